@@ -1,0 +1,81 @@
+"""Opening photos safely and fast, for training, indexing and queries alike.
+
+JPEGs are reduced inside the decoder (``draft``) to the smallest scale that still covers the model's
+input, so a 12 MP photo is never decoded at full size. EXIF orientation is honoured. Pillow's
+decompression-bomb limit stays on. Every failure is an :class:`ImageError` with a reason a person can read.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+
+try:  # optional extra: HEIC/AVIF through pillow-heif
+    import pillow_heif  # type: ignore
+
+    pillow_heif.register_heif_opener()
+    IMAGE_SUFFIXES |= {".heic", ".heif"}
+    if hasattr(pillow_heif, "register_avif_opener"):
+        pillow_heif.register_avif_opener()
+        IMAGE_SUFFIXES.add(".avif")
+except ImportError:  # pragma: no cover - depends on the installed extras
+    pass
+if ".avif" in Image.registered_extensions():
+    IMAGE_SUFFIXES.add(".avif")
+
+
+class ImageError(Exception):
+    """A file that cannot be used as a photo. ``reason`` is short and readable."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+def is_image_path(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def open_image(path: str | Path, min_side: int | None = None) -> Image.Image:
+    """Decode ``path`` to an upright RGB image whose shorter side is still at least ``min_side``
+    (when the file is that large); transparent areas become white."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise ImageError(path, "empty file (0 bytes)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if min_side and image.format == "JPEG":
+                    # A square request keeps both sides >= min_side, whatever the EXIF rotation.
+                    image.draft("RGB", (min_side, min_side))
+                image.load()
+                image = ImageOps.exif_transpose(image)
+                return _to_rgb(image)
+    except ImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError(path, "file vanished before it could be read") from None
+    except PermissionError:
+        raise ImageError(path, "permission denied") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(path, "image too large (over Pillow's decompression-bomb limit); skipped for safety") from None
+    except UnidentifiedImageError:
+        raise ImageError(path, "not an image, or a format Pillow cannot read") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(path, f"truncated or corrupt image ({exc})") from None
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")

@@ -1,0 +1,74 @@
+"""The one typed config of a hashing model. Every reading of the paper we had to guess is a field
+here, so a guess that turns out wrong, or an ablation, is a one-line change, never a copy of the model."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+FUSIONS = ("mean", "max", "learned")
+STRUCTURES = ("spp", "grid", "global")
+METHODS = ("fph", "itq")
+
+
+@dataclass
+class FPHConfig:
+    method: str = "fph"  # "fph" (trained pyramids and heads) or "itq" (pretrained backbone + ITQ)
+    backbone: str = "resnet18"
+    code_bits: int = 48
+    image_size: int = 224
+    # Vertical pyramid: FPN top-down path over high stages, each level globally pooled.
+    use_vertical: bool = True
+    vertical_levels: tuple[str, ...] = ("C3", "C4", "C5")
+    vertical_width: int = 256
+    vertical_smoothing: bool = True  # the 3x3 conv after each merge
+    # Horizontal pyramid: low stages aligned on one grid, merged by consensus fusion, pooled with structure.
+    use_horizontal: bool = True
+    horizontal_levels: tuple[str, ...] = ("C2", "C3", "C4")
+    horizontal_width: int = 128
+    horizontal_grid: str = "C3"  # the stage whose resolution every low layer is resampled to
+    fusion: str = "mean"
+    structure: str = "spp"  # spatial pyramid pooling; "grid" = fixed SxS; "global" = ablation without structure
+    spp_bins: tuple[int, ...] = (1, 2, 4)
+    grid_size: int = 4
+    # Hash heads: final head over [vertical; horizontal], auxiliary heads on each alone (training only).
+    aux_heads: bool = True
+    head_hidden: int = 0  # 0 = linear head u = tanh(Wx); >0 = one hidden layer of that width
+    head_dropout: float = 0.0
+    extra: dict = field(default_factory=dict)  # free-form notes (e.g. ITQ fit details); never read by the model
+
+    def __post_init__(self) -> None:
+        self.vertical_levels = tuple(self.vertical_levels)
+        self.horizontal_levels = tuple(self.horizontal_levels)
+        self.spp_bins = tuple(self.spp_bins)
+        self.validate()
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, not {self.method!r}")
+        if not (8 <= self.code_bits <= 256 and self.code_bits % 8 == 0):
+            raise ValueError(f"code length must be 8..256 bits in multiples of 8, not {self.code_bits}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, not {self.fusion!r}")
+        if self.structure not in STRUCTURES:
+            raise ValueError(f"structure must be one of {STRUCTURES}, not {self.structure!r}")
+        if self.method == "fph" and not (self.use_vertical or self.use_horizontal):
+            raise ValueError("FPH needs the vertical pyramid, the horizontal pyramid or both")
+        if self.use_horizontal and self.horizontal_grid not in self.horizontal_levels:
+            raise ValueError(f"horizontal grid {self.horizontal_grid} must be one of {self.horizontal_levels}")
+
+    @property
+    def code_bytes(self) -> int:
+        return self.code_bits // 8
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        for key in ("vertical_levels", "horizontal_levels", "spp_bins"):
+            data[key] = list(data[key])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FPHConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config fields {unknown}")
+        return cls(**data)

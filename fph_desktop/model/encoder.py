@@ -1,0 +1,110 @@
+"""A loaded hashing model ready to turn photos into packed binary codes, and to explain a match.
+
+Codes are ``sign(u)`` with 0 mapped to +1, packed eight bits a byte (``np.packbits``, big-endian
+within a byte): q/8 bytes a code, never floats. This is the single place that rule lives.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from ..device import select_device
+from .weights import WeightsInfo, load_weights
+
+
+def pack_codes(u: torch.Tensor | np.ndarray) -> np.ndarray:
+    """tanh outputs (N, q) to packed codes (N, q/8) uint8: bit 1 where u >= 0 (sign 0 -> +1)."""
+    if isinstance(u, torch.Tensor):
+        u = u.detach().float().cpu().numpy()
+    return np.packbits(np.asarray(u) >= 0, axis=1)
+
+
+def unpack_codes(packed: np.ndarray, bits: int) -> np.ndarray:
+    """Packed codes back to +-1 float32 (N, bits)."""
+    return np.unpackbits(np.asarray(packed, dtype=np.uint8), axis=1, count=bits).astype(np.float32) * 2 - 1
+
+
+@dataclass
+class Explanation:
+    """Why a photo got its code: heat maps in 0..1 over the centre crop the model saw."""
+
+    packed: np.ndarray  # (q/8,) uint8
+    real: np.ndarray  # (q,) float32 tanh outputs
+    fused_heatmap: np.ndarray  # (H, W) float32, the consensus of the low layers
+    layer_heatmaps: dict[str, np.ndarray]  # per low layer, same size
+    crop_box: tuple[float, float, float, float]  # the crop in the photo's pixel coordinates
+
+
+def activation_heatmap(feature_map: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """Per-pixel L2 norm over channels of one (C, H, W) map, upsampled to ``size``, scaled to 0..1."""
+    energy = feature_map.float().norm(dim=0, keepdim=True)[None]
+    energy = F.interpolate(energy, size=size, mode="bilinear", align_corners=False)[0, 0]
+    low, high = energy.min(), energy.max()
+    return ((energy - low) / (high - low).clamp_min(1e-8)).cpu().numpy().astype(np.float32)
+
+
+class Encoder:
+    def __init__(self, model: nn.Module, info: WeightsInfo, device: str | torch.device | None = None) -> None:
+        self.device = device if isinstance(device, torch.device) else select_device(device)
+        self.info = info
+        self.model = model.eval().to(self.device)
+        if self.device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.preprocessing = info.preprocessing
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device | None = None) -> "Encoder":
+        model, info = load_weights(path)
+        return cls(model, info, device)
+
+    @property
+    def code_bits(self) -> int:
+        return self.info.config.code_bits
+
+    @property
+    def code_bytes(self) -> int:
+        return self.code_bits // 8
+
+    @property
+    def fingerprint(self) -> str:
+        return self.info.fingerprint
+
+    @property
+    def decode_side(self) -> int:
+        """The shorter side a photo needs after decoding (JPEG draft target)."""
+        return self.preprocessing.resize
+
+    def to_tensor(self, image: Image.Image) -> torch.Tensor:
+        return self.preprocessing.to_tensor(image)
+
+    def _prepare(self, batch: torch.Tensor) -> torch.Tensor:
+        batch = batch.to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return batch
+
+    @torch.inference_mode()
+    def encode_batch(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised pixels (N, 3, H, W) to ``(packed codes (N, q/8) uint8, tanh outputs (N, q) float32)``."""
+        u = self.model(self._prepare(batch)).u.float().cpu().numpy()
+        return pack_codes(u), u
+
+    def encode_images(self, images: list[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
+        return self.encode_batch(torch.stack([self.to_tensor(img) for img in images]))
+
+    @torch.inference_mode()
+    def explain(self, image: Image.Image) -> Explanation:
+        """One forward pass giving the code and the low-layer maps behind it (no second pass)."""
+        batch = self._prepare(self.to_tensor(image)[None])
+        out = self.model(batch, return_maps=True)
+        size = tuple(batch.shape[-2:])
+        layers = {name: activation_heatmap(m[0], size) for name, m in (out.layer_maps or {}).items()}
+        fused = activation_heatmap(out.fused_map[0], size)
+        u = out.u.float().cpu().numpy()
+        return Explanation(pack_codes(u)[0], u[0], fused, layers, self.preprocessing.crop_box(*image.size))

@@ -1,0 +1,188 @@
+"""Feature Pyramid Hashing (Yang et al., ICMR 2019) as plain ``nn.Module``s, in the reading of
+``fph-method.md``: a vertical FPN pyramid over high stages for semantics, a horizontal pyramid that
+aligns low stages on one grid, merges them by consensus fusion and pools with spatial structure for
+subtle detail, and q-bit tanh hash heads (sign at retrieval)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .backbones import Backbone
+from .config import FPHConfig
+
+
+@dataclass
+class HashOutput:
+    """What one forward pass gives. ``u`` is the final head's tanh output; its sign is the code.
+
+    ``layer_maps`` (each low layer at its own resolution) and ``fused_map`` (the consensus on the
+    common grid) are filled only when asked for with ``return_maps=True``: they drive the GUI's overlays.
+    """
+
+    u: torch.Tensor
+    aux: dict[str, torch.Tensor] = field(default_factory=dict)
+    layer_maps: dict[str, torch.Tensor] | None = None
+    fused_map: torch.Tensor | None = None
+
+
+def resample_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Average-pool down (keeps every pixel's evidence) or bilinear up to ``size``."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    if x.shape[-2] >= size[0] and x.shape[-1] >= size[1]:
+        return F.adaptive_avg_pool2d(x, size)
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+class VerticalPyramid(nn.Module):
+    """FPN top-down path: 1x1 laterals to ``width``, upsample-and-add from the top, 3x3 smoothing,
+    then global average pooling of every level, concatenated."""
+
+    def __init__(self, channels: dict[str, int], levels: tuple[str, ...], width: int, smoothing: bool) -> None:
+        super().__init__()
+        self.levels = levels
+        self.lateral = nn.ModuleDict({lvl: nn.Conv2d(channels[lvl], width, 1) for lvl in levels})
+        self.smooth = nn.ModuleDict(
+            {lvl: nn.Conv2d(width, width, 3, padding=1) if smoothing else nn.Identity() for lvl in levels}
+        )
+        self.out_dim = width * len(levels)
+
+    def forward(self, stages: dict[str, torch.Tensor]) -> torch.Tensor:
+        pooled = []
+        top = None
+        for lvl in reversed(self.levels):
+            lateral = self.lateral[lvl](stages[lvl])
+            top = lateral if top is None else lateral + F.interpolate(top, size=lateral.shape[-2:], mode="nearest")
+            pooled.append(self.smooth[lvl](top).mean(dim=(2, 3)))
+        return torch.cat(pooled[::-1], dim=1)
+
+
+class ConsensusFusion(nn.Module):
+    """Merge aligned low-layer maps: element-wise mean (default), max (any layer's strong response
+    survives) or a learned softmax-weighted mean."""
+
+    def __init__(self, mode: str, num_layers: int) -> None:
+        super().__init__()
+        self.mode = mode
+        self.logits = nn.Parameter(torch.zeros(num_layers)) if mode == "learned" else None
+
+    def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        stacked = torch.stack(maps, dim=0)
+        if self.mode == "mean":
+            return stacked.mean(dim=0)
+        if self.mode == "max":
+            return stacked.amax(dim=0)
+        weights = torch.softmax(self.logits, dim=0).to(stacked.dtype).view(-1, 1, 1, 1, 1)
+        return (stacked * weights).sum(dim=0)
+
+
+class StructuredPooling(nn.Module):
+    """Keep spatial structure: spatial pyramid pooling (1x1 + 2x2 + 4x4 bins), a fixed SxS grid,
+    or (ablation) plain global pooling."""
+
+    def __init__(self, structure: str, bins: tuple[int, ...], grid_size: int) -> None:
+        super().__init__()
+        self.bins = {"spp": bins, "grid": (grid_size,), "global": (1,)}[structure]
+        self.cells = sum(b * b for b in self.bins)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([F.adaptive_avg_pool2d(x, b).flatten(1) for b in self.bins], dim=1)
+
+
+class HorizontalPyramid(nn.Module):
+    def __init__(self, channels: dict[str, int], config: FPHConfig) -> None:
+        super().__init__()
+        self.levels = config.horizontal_levels
+        self.grid_level = config.horizontal_grid
+        width = config.horizontal_width
+        self.reduce = nn.ModuleDict(
+            {
+                lvl: nn.Sequential(nn.Conv2d(channels[lvl], width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+                for lvl in self.levels
+            }
+        )
+        self.fusion = ConsensusFusion(config.fusion, len(self.levels))
+        self.pool = StructuredPooling(config.structure, config.spp_bins, config.grid_size)
+        self.out_dim = width * self.pool.cells
+
+    def forward(self, stages: dict[str, torch.Tensor], return_maps: bool = False):
+        """Returns the structured feature, and (when asked) the per-layer and fused maps."""
+        layer_maps = {lvl: self.reduce[lvl](stages[lvl]) for lvl in self.levels}
+        size = layer_maps[self.grid_level].shape[-2:]
+        fused = self.fusion([resample_to(layer_maps[lvl], size) for lvl in self.levels])
+        feature = self.pool(fused)
+        return feature, (layer_maps if return_maps else None), (fused if return_maps else None)
+
+
+class HashHead(nn.Module):
+    """``u = tanh(W x)`` over batch-normalised features (the pyramids' scales differ a lot);
+    optionally one hidden layer first."""
+
+    def __init__(self, in_dim: int, bits: int, hidden: int = 0, dropout: float = 0.0) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.BatchNorm1d(in_dim)]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        if hidden > 0:
+            layers += [nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True)]
+            in_dim = hidden
+        layers.append(nn.Linear(in_dim, bits))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.net(x))
+
+
+class FPH(nn.Module):
+    def __init__(self, config: FPHConfig, backbone: Backbone) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = backbone
+        q = config.code_bits
+        parts = []
+        self.vertical = self.horizontal = None
+        if config.use_vertical:
+            self.vertical = VerticalPyramid(backbone.channels, config.vertical_levels, config.vertical_width, config.vertical_smoothing)
+            parts.append(self.vertical.out_dim)
+        if config.use_horizontal:
+            self.horizontal = HorizontalPyramid(backbone.channels, config)
+            parts.append(self.horizontal.out_dim)
+        self.head = HashHead(sum(parts), q, config.head_hidden, config.head_dropout)
+        self.aux_heads = nn.ModuleDict()
+        if config.aux_heads and len(parts) == 2:
+            self.aux_heads["vertical"] = HashHead(parts[0], q, config.head_hidden, config.head_dropout)
+            self.aux_heads["horizontal"] = HashHead(parts[1], q, config.head_hidden, config.head_dropout)
+
+    @property
+    def stages_needed(self) -> tuple[str, ...]:
+        needed = set()
+        if self.vertical is not None:
+            needed |= set(self.config.vertical_levels)
+        if self.horizontal is not None:
+            needed |= set(self.config.horizontal_levels)
+        return tuple(s for s in ("C2", "C3", "C4", "C5") if s in needed)
+
+    def forward(self, images: torch.Tensor, return_maps: bool = False) -> HashOutput:
+        return self.forward_stages(self.backbone(images), return_maps)
+
+    def forward_stages(self, stages: dict[str, torch.Tensor], return_maps: bool = False) -> HashOutput:
+        """From backbone stage maps on: the fast CPU mode trains this on cached, frozen stages."""
+        features = {}
+        layer_maps = fused = None
+        if self.vertical is not None:
+            features["vertical"] = self.vertical(stages)
+        if self.horizontal is not None:
+            features["horizontal"], layer_maps, fused = self.horizontal(stages, return_maps)
+        u = self.head(torch.cat(list(features.values()), dim=1))
+        aux = {}
+        if self.training:
+            aux = {name: head(features[name]) for name, head in self.aux_heads.items()}
+        return HashOutput(u=u, aux=aux, layer_maps=layer_maps, fused_map=fused)
+
+    def new_parameters(self) -> list[nn.Parameter]:
+        """Everything but the backbone: trained at the full learning rate."""
+        backbone_ids = {id(p) for p in self.backbone.parameters()}
+        return [p for p in self.parameters() if id(p) not in backbone_ids]

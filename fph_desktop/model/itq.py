@@ -1,0 +1,75 @@
+"""Unsupervised codes for people without labels: a pretrained backbone's pooled C5 features,
+PCA to q dimensions and an ITQ rotation (Gong & Lazebnik, CVPR 2011). The result is a module like
+FPH, so it saves to the same kind of weights file and indexes the same way."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .backbones import Backbone
+from .config import FPHConfig
+from .fph import HashOutput, resample_to
+
+
+class ITQHash(nn.Module):
+    def __init__(self, config: FPHConfig, backbone: Backbone) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = backbone
+        dim, bits = backbone.channels["C5"], config.code_bits
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("projection", torch.zeros(dim, bits))
+        self.register_buffer("scale", torch.ones(bits))
+        self.low_levels = tuple(s for s in config.horizontal_levels if s != "C5")
+
+    stages_needed = ("C2", "C3", "C4", "C5")
+
+    def forward(self, images: torch.Tensor, return_maps: bool = False) -> HashOutput:
+        return self.forward_stages(self.backbone(images), return_maps)
+
+    def forward_stages(self, stages: dict[str, torch.Tensor], return_maps: bool = False) -> HashOutput:
+        pooled = stages["C5"].float().mean(dim=(2, 3))
+        u = torch.tanh((pooled - self.mean) @ self.projection * self.scale)
+        if not return_maps:
+            return HashOutput(u=u)
+        # No trained low-layer branch here: show the consensus of the raw low stages' energy instead.
+        layer_maps = {lvl: stages[lvl] for lvl in self.low_levels}
+        size = stages[self.config.horizontal_grid].shape[-2:]
+        energies = []
+        for lvl in self.low_levels:
+            energy = stages[lvl].float().norm(dim=1, keepdim=True)
+            energies.append(resample_to(energy / energy.mean(dim=(2, 3), keepdim=True).clamp_min(1e-6), size))
+        return HashOutput(u=u, layer_maps=layer_maps, fused_map=torch.stack(energies).mean(dim=0))
+
+    def set_fit(self, mean: np.ndarray, projection: np.ndarray, scale: np.ndarray) -> None:
+        self.mean.copy_(torch.from_numpy(mean))
+        self.projection.copy_(torch.from_numpy(projection))
+        self.scale.copy_(torch.from_numpy(scale))
+
+
+def fit_itq(features: np.ndarray, bits: int, iterations: int = 50, seed: int = 0):
+    """Fit centring, PCA and the ITQ rotation on ``features`` (n, d).
+
+    Returns ``(mean, projection, scale)``: codes are ``sign((x - mean) @ projection)``; ``scale`` makes
+    ``tanh`` of the projection a sensible real-valued output for asymmetric re-ranking.
+    """
+    features = np.asarray(features, dtype=np.float64)
+    n, dim = features.shape
+    if n <= bits or dim < bits:
+        raise ValueError(f"ITQ with {bits} bits needs more than {bits} images and feature dimensions (got {n} images, {dim} dims)")
+    mean = features.mean(axis=0)
+    centred = features - mean
+    covariance = centred.T @ centred / (n - 1)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    pca = eigenvectors[:, np.argsort(eigenvalues)[::-1][:bits]]
+    projected = centred @ pca
+    rng = np.random.default_rng(seed)
+    rotation, _ = np.linalg.qr(rng.standard_normal((bits, bits)))
+    for _ in range(iterations):
+        codes = np.where(projected @ rotation >= 0, 1.0, -1.0)
+        left, _, right_t = np.linalg.svd(codes.T @ projected)
+        rotation = (left @ right_t).T
+    projection = pca @ rotation
+    scale = 1.0 / np.maximum((centred @ projection).std(axis=0), 1e-6)
+    return mean.astype(np.float32), projection.astype(np.float32), scale.astype(np.float32)

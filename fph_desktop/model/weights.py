@@ -1,0 +1,176 @@
+"""Weights files: one file holds the tensors and everything needed to use them (format version, the
+full config, backbone preprocessing, code length, class names, training summary) and a fingerprint
+that changes whenever the codes would. Loading never unpickles objects (``weights_only=True``)."""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .. import __version__
+from .backbones import BACKBONES
+from .config import FPHConfig
+from .preprocessing import Preprocessing
+
+FORMAT = "fph-desktop-weights"
+FORMAT_VERSION = 1
+SUFFIX = ".fph"
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be used; the message names the file and the problem."""
+
+
+@dataclass
+class WeightsInfo:
+    config: FPHConfig
+    preprocessing: Preprocessing
+    class_names: list[str] = field(default_factory=list)
+    training: dict = field(default_factory=dict)
+    fingerprint: str = ""
+    created: str = ""
+    app_version: str = __version__
+
+    @property
+    def code_bits(self) -> int:
+        return self.config.code_bits
+
+    def describe(self) -> str:
+        kind = "ITQ (unsupervised)" if self.config.method == "itq" else "FPH"
+        return f"{kind}, {self.config.backbone}, {self.config.code_bits} bits"
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "config": self.config.to_dict(),
+                "preprocessing": self.preprocessing.to_dict(),
+                "class_names": self.class_names,
+                "training": self.training,
+                "fingerprint": self.fingerprint,
+                "created": self.created,
+                "app_version": self.app_version,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> "WeightsInfo":
+        data = json.loads(text)
+        return cls(
+            config=FPHConfig.from_dict(data["config"]),
+            preprocessing=Preprocessing.from_dict(data["preprocessing"]),
+            class_names=list(data.get("class_names", [])),
+            training=dict(data.get("training", {})),
+            fingerprint=data.get("fingerprint", ""),
+            created=data.get("created", ""),
+            app_version=data.get("app_version", ""),
+        )
+
+
+def model_preprocessing(model: nn.Module) -> Preprocessing:
+    return model.backbone.preprocessing.with_size(model.config.image_size)
+
+
+def compute_fingerprint(config: FPHConfig, preprocessing: Preprocessing, state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over what decides the codes: config (less free-form notes), preprocessing, every tensor."""
+    digest = hashlib.sha256()
+    relevant = {k: v for k, v in config.to_dict().items() if k != "extra"}
+    digest.update(json.dumps([relevant, preprocessing.to_dict()], sort_keys=True).encode())
+    for key in sorted(state):
+        tensor = state[key].detach().cpu().contiguous()
+        digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def save_weights(path: str | Path, model: nn.Module, class_names=(), training: dict | None = None) -> WeightsInfo:
+    """Write atomically (temp file + rename), so a full disk or a crash never leaves half a file."""
+    path = Path(path)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    preprocessing = model_preprocessing(model)
+    info = WeightsInfo(
+        config=model.config,
+        preprocessing=preprocessing,
+        class_names=list(class_names),
+        training=dict(training or {}),
+        fingerprint=compute_fingerprint(model.config, preprocessing, state),
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    )
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": info.to_json(), "state_dict": state}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(exc.errno, f"could not write weights file {path}: {exc.strerror or exc}") from exc
+    return info
+
+
+def read_weights(path: str | Path) -> tuple[WeightsInfo, dict[str, torch.Tensor]]:
+    """Read and check a weights file without building the model."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        size = path.stat().st_size
+        reason = "empty file" if size == 0 else "truncated, or not a PyTorch file"
+        raise WeightsError(f"{path}: cannot be read as a weights file ({reason}: {exc.__class__.__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        hint = ""
+        if isinstance(payload, dict) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
+            hint = "; it looks like a plain state dict, which can serve as backbone weights for training"
+        raise WeightsError(f"{path}: not an fph-desktop weights file{hint}")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise WeightsError(
+            f"{path}: written in weights format {version}, newer than this fph-desktop {__version__} reads "
+            f"({FORMAT_VERSION}); update fph-desktop"
+        )
+    try:
+        info = WeightsInfo.from_json(payload["metadata"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WeightsError(f"{path}: damaged metadata ({exc})") from None
+    if info.config.backbone not in BACKBONES:
+        raise WeightsError(f"{path}: unknown backbone {info.config.backbone!r}")
+    state = payload.get("state_dict")
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path}: holds no tensors")
+    if compute_fingerprint(info.config, info.preprocessing, state) != info.fingerprint:
+        raise WeightsError(f"{path}: tensors do not match the file's fingerprint (the file was altered or damaged)")
+    return info, state
+
+
+def load_weights(path: str | Path) -> tuple[nn.Module, WeightsInfo]:
+    """The model in eval mode, on the CPU, with its info. Every failure is a one-line :class:`WeightsError`."""
+    from . import build_model
+
+    info, state = read_weights(path)
+    model = build_model(info.config, backbone_weights=None)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in expected if k in state and state[k].shape != expected[k].shape)
+    if missing or unexpected or wrong:
+        detail = (
+            (missing and f"missing tensor {missing[0]}")
+            or (unexpected and f"unexpected tensor {unexpected[0]}")
+            or f"tensor {wrong[0]} has shape {tuple(state[wrong[0]].shape)}, config needs {tuple(expected[wrong[0]].shape)}"
+        )
+        raise WeightsError(f"{path}: config does not match the tensors ({detail})")
+    model.load_state_dict(state)
+    model.eval()
+    return model, info

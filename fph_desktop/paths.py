@@ -1,0 +1,29 @@
+"""Where the app keeps its files: per-user data, cache and config directories (platformdirs)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "fph-desktop"
+APP_AUTHOR = "fph-desktop"
+
+
+def _override(env: str) -> Path | None:
+    value = os.environ.get(env)
+    return Path(value) if value else None
+
+
+def data_dir() -> Path:
+    """Indexes and trained models. ``FPH_DESKTOP_DATA_DIR`` overrides it (tests, portable installs)."""
+    path = _override("FPH_DESKTOP_DATA_DIR") or Path(platformdirs.user_data_dir(APP_NAME, APP_AUTHOR))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir() -> Path:
+    """Thumbnails and cached backbone features: safe to delete. ``FPH_DESKTOP_CACHE_DIR`` overrides it."""
+    path = _override("FPH_DESKTOP_CACHE_DIR") or Path(platformdirs.user_cache_dir(APP_NAME, APP_AUTHOR))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
