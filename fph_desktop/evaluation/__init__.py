@@ -1,0 +1,1 @@
+"""Retrieval evaluation: Hamming distances, mAP, tie-aware mAP, precision@k and PR by radius."""
