@@ -374,7 +374,8 @@ def evaluate_codes(
     if num_queries == 0 or num_db == 0:
         raise ValueError("need at least one query and one database item")
     query_labels, db_labels = _check_labels(query_labels, db_labels, num_queries, num_db)
-    ks = [_check_k(k, num_db) for k in ks]
+    # Cut-offs beyond the database size say nothing new: they are left out rather than clamped.
+    ks = [_check_k(k, num_db) for k in ks if k <= num_db]
     code_bits = _check_code_bits(8 * db_packed.shape[1] if code_bits is None else code_bits)
 
     per_query = {name: np.empty(num_queries) for name in ("map_all", "map_tie_aware")}
