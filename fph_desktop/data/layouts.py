@@ -14,8 +14,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image
-
 from ..imaging import ImageError, is_image_path, open_image
 from ..progress import Progress, silent
 
@@ -135,9 +133,7 @@ def _read_class_folders(root: Path, test_fraction: float, seed: int):
         files = _image_files(root / name)
         rng.shuffle(files)
         n_test = min(len(files) - 1, round(len(files) * test_fraction))
-        items += [LabelledImage(p, label, "test" if i < n_test else "train") for i, p in enumerate(sorted(files)) if False] or [
-            LabelledImage(p, label, "test" if i < n_test else "train") for i, p in enumerate(files)
-        ]
+        items += [LabelledImage(p, label, "test" if i < n_test else "train") for i, p in enumerate(files)]
     items.sort(key=lambda item: (item.label, str(item.path)))
     return names, items
 
@@ -194,14 +190,10 @@ def _drop_unreadable(dataset: LabelledDataset, progress: Progress) -> None:
     keep = []
     for done, item in enumerate(dataset.items, 1):
         try:
-            with Image.open(item.path) as probe:
-                probe.draft("RGB", (64, 64))
-            open_image(item.path, min_side=64)
+            open_image(item.path, min_side=64)  # JPEG draft: a cheap full decode
             keep.append(item)
         except ImageError as exc:
             dataset.skipped.append((str(item.path), exc.reason))
-        except OSError as exc:
-            dataset.skipped.append((str(item.path), str(exc)))
         progress.set_progress(done, len(dataset.items))
         progress.check()
     dataset.items = keep

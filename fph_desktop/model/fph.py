@@ -30,11 +30,35 @@ class HashOutput:
 
 def resample_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Average-pool down (keeps every pixel's evidence) or bilinear up to ``size``."""
-    if tuple(x.shape[-2:]) == tuple(size):
+    height, width = x.shape[-2:]
+    if (height, width) == tuple(size):
         return x
-    if x.shape[-2] >= size[0] and x.shape[-1] >= size[1]:
+    if height >= size[0] and width >= size[1]:
+        if height % size[0] == 0 and width % size[1] == 0 and height // size[0] == width // size[1]:
+            return F.avg_pool2d(x, height // size[0])  # same result, a much faster kernel
         return F.adaptive_avg_pool2d(x, size)
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def conv_then_global_mean(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """``conv(x).mean((2, 3))`` for a stride-1 conv with "same" padding, computed exactly without
+    the full-resolution output.
+
+    The mean of a linear filter's output is the filter applied to the means of the input windows
+    each tap sees, so nine window sums replace a 3x3 conv over every pixel: for the vertical pyramid,
+    whose smoothed levels are only ever pooled, this is 100x cheaper and gives the same numbers.
+    """
+    kh, kw = conv.kernel_size
+    ph, pw = conv.padding
+    height, width = x.shape[-2:]
+    # rows[i, y] = 1 where tap row i reads input row y for some output pixel (likewise cols): the
+    # window sums are then two small matmuls, cheap in both directions of autograd.
+    y, xs = torch.arange(height, device=x.device), torch.arange(width, device=x.device)
+    rows = torch.stack([((y >= i - ph) & (y < height + i - ph)) for i in range(kh)]).to(x.dtype)
+    cols = torch.stack([((xs >= j - pw) & (xs < width + j - pw)) for j in range(kw)]).to(x.dtype)
+    sums = torch.matmul(rows, torch.matmul(x, cols.t())).flatten(2)  # (N, C, kh*kw)
+    out = torch.einsum("nck,ock->no", sums, conv.weight.flatten(2)) / (height * width)
+    return out if conv.bias is None else out + conv.bias
 
 
 class VerticalPyramid(nn.Module):
@@ -45,9 +69,7 @@ class VerticalPyramid(nn.Module):
         super().__init__()
         self.levels = levels
         self.lateral = nn.ModuleDict({lvl: nn.Conv2d(channels[lvl], width, 1) for lvl in levels})
-        self.smooth = nn.ModuleDict(
-            {lvl: nn.Conv2d(width, width, 3, padding=1) if smoothing else nn.Identity() for lvl in levels}
-        )
+        self.smooth = nn.ModuleDict({lvl: nn.Conv2d(width, width, 3, padding=1) for lvl in levels}) if smoothing else None
         self.out_dim = width * len(levels)
 
     def forward(self, stages: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -56,7 +78,10 @@ class VerticalPyramid(nn.Module):
         for lvl in reversed(self.levels):
             lateral = self.lateral[lvl](stages[lvl])
             top = lateral if top is None else lateral + F.interpolate(top, size=lateral.shape[-2:], mode="nearest")
-            pooled.append(self.smooth[lvl](top).mean(dim=(2, 3)))
+            if self.smooth is None:
+                pooled.append(top.mean(dim=(2, 3)))
+            else:
+                pooled.append(conv_then_global_mean(top, self.smooth[lvl]))
         return torch.cat(pooled[::-1], dim=1)
 
 
@@ -165,8 +190,10 @@ class FPH(nn.Module):
             needed |= set(self.config.horizontal_levels)
         return tuple(s for s in ("C2", "C3", "C4", "C5") if s in needed)
 
-    def forward(self, images: torch.Tensor, return_maps: bool = False) -> HashOutput:
-        return self.forward_stages(self.backbone(images), return_maps)
+    def forward(self, inputs: torch.Tensor | dict[str, torch.Tensor], return_maps: bool = False) -> HashOutput:
+        """``inputs``: images (N, 3, H, W), or backbone stage maps already computed (fast mode)."""
+        stages = inputs if isinstance(inputs, dict) else self.backbone(inputs)
+        return self.forward_stages(stages, return_maps)
 
     def forward_stages(self, stages: dict[str, torch.Tensor], return_maps: bool = False) -> HashOutput:
         """From backbone stage maps on: the fast CPU mode trains this on cached, frozen stages."""

@@ -25,8 +25,10 @@ class ITQHash(nn.Module):
 
     stages_needed = ("C2", "C3", "C4", "C5")
 
-    def forward(self, images: torch.Tensor, return_maps: bool = False) -> HashOutput:
-        return self.forward_stages(self.backbone(images), return_maps)
+    def forward(self, inputs: torch.Tensor | dict[str, torch.Tensor], return_maps: bool = False) -> HashOutput:
+        """``inputs``: images (N, 3, H, W), or backbone stage maps already computed (fast mode)."""
+        stages = inputs if isinstance(inputs, dict) else self.backbone(inputs)
+        return self.forward_stages(stages, return_maps)
 
     def forward_stages(self, stages: dict[str, torch.Tensor], return_maps: bool = False) -> HashOutput:
         pooled = stages["C5"].float().mean(dim=(2, 3))

@@ -1,0 +1,117 @@
+"""The FPH model as the reading describes it: shapes, variants, the exact pooled smoothing, codes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from fph_desktop.model import BackboneWeightsError, FPHConfig, build_backbone, build_model
+from fph_desktop.model.encoder import pack_codes, unpack_codes
+from fph_desktop.model.fph import conv_then_global_mean
+
+
+def test_pooled_smoothing_equals_conv_then_global_average():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(6, 5, 3, padding=1)
+    for shape in [(2, 6, 7, 9), (1, 6, 1, 1), (3, 6, 28, 28)]:
+        x = torch.randn(shape, requires_grad=True)
+        reference = conv(x).mean(dim=(2, 3))
+        fast = conv_then_global_mean(x, conv)
+        torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-5)
+        grad_ref = torch.autograd.grad(reference.sum(), x)[0]
+        grad_fast = torch.autograd.grad(conv_then_global_mean(x, conv).sum(), x)[0]
+        torch.testing.assert_close(grad_fast, grad_ref, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"fusion": "max"},
+        {"fusion": "learned", "structure": "grid", "grid_size": 3},
+        {"structure": "global"},
+        {"use_horizontal": False},
+        {"use_vertical": False},
+        {"head_hidden": 32, "horizontal_levels": ("C2", "C3")},
+    ],
+)
+def test_fph_variants_give_codes_and_overlay_maps(overrides):
+    config = FPHConfig(backbone="resnet18", code_bits=24, **overrides)
+    model = build_model(config, backbone_weights=None).train()
+    out = model(torch.randn(4, 3, 64, 64), return_maps=True)
+    assert out.u.shape == (4, 24) and out.u.abs().max() <= 1
+    both = config.use_vertical and config.use_horizontal
+    assert set(out.aux) == ({"vertical", "horizontal"} if both else set())
+    if config.use_horizontal:
+        # Each low layer at its own resolution, the fused map on the grid stage's (C3: stride 8).
+        assert out.layer_maps["C2"].shape[-2:] == (16, 16)
+        assert out.fused_map.shape[-2:] == (8, 8)
+        out.u.sum().backward()
+    model.eval()
+    assert model(torch.randn(2, 3, 64, 64)).aux == {}
+
+
+def test_learned_fusion_weights_are_trained():
+    model = build_model(FPHConfig(backbone="resnet18", code_bits=16, fusion="learned"), None).train()
+    model(torch.randn(4, 3, 64, 64)).u.pow(2).sum().backward()
+    assert model.horizontal.fusion.logits.grad is not None
+
+
+def test_stage_maps_input_gives_the_same_codes_as_images():
+    model = build_model(FPHConfig(backbone="resnet18", code_bits=16), None).eval()
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(images).u, model(model.backbone(images)).u)
+
+
+def test_sign_maps_zero_to_plus_one_and_packs_eight_bits_a_byte():
+    u = np.array([[0.0, -0.0, -1e-9, 0.3, -0.7, 1, -1, 0.0, 0.2, -0.2, 0, 0, 0, 0, 0, 0]], dtype=np.float32)
+    packed = pack_codes(u)
+    assert packed.shape == (1, 2) and packed.dtype == np.uint8
+    assert list(unpack_codes(packed, 16)[0][:10]) == [1, 1, -1, 1, -1, 1, -1, 1, 1, -1]
+
+
+def test_code_length_must_be_a_multiple_of_eight_within_range():
+    for bits in (8, 16, 48, 64, 256):
+        FPHConfig(code_bits=bits)
+    for bits in (0, 12, 264):
+        with pytest.raises(ValueError, match="multiples of 8"):
+            FPHConfig(code_bits=bits)
+
+
+def test_resnet_imagenet_weights_offline_error_names_both_remedies(monkeypatch):
+    def no_network(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    with pytest.raises(BackboneWeightsError) as info:
+        build_backbone("resnet18", "imagenet")
+    message = str(info.value)
+    assert "resnet18-f37072fd.pth" in message and "efficientnet_lite0" in message and "checkpoints" in message
+
+
+def test_resnet_local_weights_file_is_loaded_strictly(tmp_path):
+    import torchvision
+
+    reference = torchvision.models.resnet18(weights=None)
+    torch.save(reference.state_dict(), tmp_path / "r18.pth")
+    backbone = build_backbone("resnet18", tmp_path / "r18.pth")
+    torch.testing.assert_close(backbone.layer1[0].conv1.weight, reference.layer1[0].conv1.weight)
+    torch.save({"something": torch.zeros(3)}, tmp_path / "wrong.pth")
+    with pytest.raises(BackboneWeightsError, match="does not fit"):
+        build_backbone("resnet18", tmp_path / "wrong.pth")
+
+
+def test_efficientnet_lite0_ships_its_weights_and_its_own_normalisation():
+    first = build_backbone("efficientnet_lite0", "imagenet")
+    second = build_backbone("efficientnet_lite0", "imagenet")
+    random_init = build_backbone("efficientnet_lite0", None)
+    torch.testing.assert_close(first.head[0].weight, second.head[0].weight)
+    assert not torch.equal(first.head[0].weight, random_init.head[0].weight)
+    assert first.channels == {"C2": 24, "C3": 40, "C4": 112, "C5": 1280}
+    # TF-style (x - 127) / 128 on 0..255 pixels, not ImageNet mean/std.
+    grey = Image.new("RGB", (300, 260), (127, 127, 127))
+    assert first.preprocessing.to_tensor(grey).abs().max() < 1e-6
+    assert build_backbone("resnet18", None).preprocessing.name == "imagenet"

@@ -1,0 +1,145 @@
+"""Training end to end on a tiny real collection: fast CPU mode, full fine-tuning, cancel and resume,
+errors a user can meet, DDP on two CPU processes, and the unsupervised ITQ start."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fph_desktop.cli import main as cli_main
+from fph_desktop.model import FPHConfig
+from fph_desktop.model.encoder import Encoder
+from fph_desktop.model.weights import load_weights, save_weights
+from fph_desktop.progress import Cancelled, Progress
+from fph_desktop.train.config import TrainConfig
+from fph_desktop.train.trainer import TrainingError, train
+from fph_desktop.train.unsupervised import fit_itq_model
+
+TINY_MODEL = dict(backbone="resnet18", code_bits=16, image_size=64, vertical_width=32, horizontal_width=16)
+
+
+def tiny_config(data: Path, **overrides) -> TrainConfig:
+    settings = dict(
+        data=str(data), model=FPHConfig(**TINY_MODEL), mode="fast", backbone_weights=None, epochs=2,
+        classes_per_batch=3, images_per_class=2, val_fraction=0.34, workers=0, lr=0.05,
+    )
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def test_fast_mode_trains_saves_and_reports(tiny_birds, tmp_path):
+    epochs_seen = []
+    progress = Progress(on_partial=epochs_seen.append)
+    result = train(tiny_config(tiny_birds), tmp_path / "birds.fph", tmp_path / "run", progress)
+    assert [r["epoch"] for r in epochs_seen] == [1, 2] and all(0 <= r["val_map"] <= 1 for r in epochs_seen)
+    model, info = load_weights(tmp_path / "birds.fph")
+    summary = info.training
+    assert summary["mode"] == "fast" and summary["epochs"] == 2 and summary["train_images"] + summary["validation_images"] == 18
+    assert summary["best_epoch"] in (1, 2) and summary["best_val_map"] == max(r["val_map"] for r in epochs_seen)
+    assert 0 <= summary["test_map_all"] <= 1 and info.class_names == sorted(p.name for p in (tiny_birds / "train").iterdir())
+    # The frozen backbone is exactly the initial one: fast mode trains pyramids and heads only.
+    torch.manual_seed(0)
+    assert len(result.history) == 2 and info.config == FPHConfig(**TINY_MODEL)
+
+
+def test_cancel_keeps_the_last_epoch_and_resume_finishes_the_run(tiny_birds, tmp_path):
+    config = tiny_config(tiny_birds, epochs=3)
+    progress = Progress()
+    progress_partial = []
+
+    def cancel_after_first_epoch(record):
+        progress_partial.append(record)
+        progress.cancel()
+
+    progress._on_partial = cancel_after_first_epoch
+    with pytest.raises(Cancelled):
+        train(config, tmp_path / "m.fph", tmp_path / "run", progress)
+    assert (tmp_path / "run" / "last.pt").is_file() and not (tmp_path / "m.fph").exists()
+    result = train(config, tmp_path / "m.fph", tmp_path / "run", Progress())
+    assert result.resumed_from_epoch == 1 and [r["epoch"] for r in result.history] == [1, 2, 3]
+    assert result.history[0] == progress_partial[0]
+    with pytest.raises(TrainingError, match="different run"):
+        train(tiny_config(tiny_birds, epochs=3, lr=0.2), tmp_path / "m.fph", tmp_path / "run")
+
+
+def test_full_fine_tuning_updates_the_backbone(tiny_birds, tmp_path):
+    torch.manual_seed(0)
+    config = tiny_config(tiny_birds, mode="full", epochs=1, steps_per_epoch=2, val_fraction=0.0)
+    train(config, tmp_path / "full.fph", tmp_path / "run")
+    _, info = load_weights(tmp_path / "full.fph")
+    assert info.training["mode"] == "full" and info.training["validation_images"] == 0
+    from fph_desktop.model import build_model
+
+    torch.manual_seed(config.seed)
+    initial = build_model(config.model, None)
+    trained, _ = load_weights(tmp_path / "full.fph")
+    assert not torch.equal(initial.backbone.stem[0].weight, trained.backbone.stem[0].weight)
+
+
+def test_errors_a_user_can_meet_say_what_to_do(tiny_birds, tmp_path):
+    one_class = tmp_path / "one"
+    shutil.copytree(sorted((tiny_birds / "train").iterdir())[0], one_class / "only-class")
+    with pytest.raises(TrainingError, match="only one class.*at least two classes"):
+        train(tiny_config(one_class), tmp_path / "x.fph", tmp_path / "r1")
+    thin = tmp_path / "thin"
+    shutil.copytree(tiny_birds, thin)
+    lonely = sorted((thin / "train").iterdir())[1]
+    for extra in sorted(lonely.iterdir())[1:]:
+        extra.unlink()
+    with pytest.raises(TrainingError, match=rf"too few training images in {lonely.name} \(1\).*at least 2"):
+        train(tiny_config(thin), tmp_path / "x.fph", tmp_path / "r2")
+
+
+def test_two_ranks_under_torchrun_end_with_identical_weights(tiny_birds, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "fph_desktop.train",
+        "--data", str(tiny_birds), "--out", str(tmp_path / "ddp.fph"), "--run-dir", str(tmp_path / "run"),
+        "--backbone", "resnet18", "--backbone-weights", "none", "--bits", "16", "--image-size", "64",
+        "--mode", "full", "--epochs", "1", "--steps-per-epoch", "2", "--classes-per-batch", "3",
+        "--images-per-class", "2", "--device", "cpu", "--workers", "0", "--val-fraction", "0", "--quiet",
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _, info = load_weights(tmp_path / "ddp.fph")
+    digests = info.training["rank_parameter_digests"]
+    assert info.training["world_size"] == 2 and len(digests) == 2 and digests[0] == digests[1]
+
+
+def test_itq_start_needs_no_labels_and_makes_a_normal_weights_file(tiny_birds, tmp_path):
+    photos = sorted(tiny_birds.glob("*/*/*.jpg"))
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    model = fit_itq_model(photos + [tmp_path / "broken.jpg"], backbone="resnet18", code_bits=16, backbone_weights=None)
+    assert model.config.extra["itq_fit_images"] == len(photos)
+    save_weights(tmp_path / "itq.fph", model, [], {"method": "itq"})
+    encoder = Encoder.load(tmp_path / "itq.fph", "cpu")
+    from PIL import Image
+
+    packed, real = encoder.encode_images([Image.open(p) for p in photos[:4]])
+    assert packed.shape == (4, 2) and np.all(np.abs(real) <= 1)
+    assert encoder.explain(Image.open(photos[0])).fused_heatmap.shape == (224, 224)
+
+
+def test_cli_train_then_eval_prints_a_table_and_writes_json(tiny_birds, tmp_path, capsys):
+    out = tmp_path / "cli.fph"
+    code = cli_main([
+        "train", "--data", str(tiny_birds), "--out", str(out), "--backbone", "resnet18", "--backbone-weights", "none",
+        "--bits", "16", "--image-size", "64", "--epochs", "1", "--mode", "fast", "--classes-per-batch", "3",
+        "--images-per-class", "2", "--workers", "0", "--run-dir", str(tmp_path / "run"), "--quiet",
+    ])
+    assert code == 0 and f"wrote {out}" in capsys.readouterr().out
+    code = cli_main(["eval", "--model", str(out), "--data", str(tiny_birds), "--k", "5", "--json", str(tmp_path / "r.json"),
+                     "--workers", "0", "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == 0 and "map_all" in printed and "map@5" in printed
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert results["queries"] == 9 and results["database"] == 18 and len(results["pr_curve"]) == 17
+    assert cli_main(["encode", "--model", str(out), str(next(tiny_birds.glob("test/*/*.jpg")))]) == 0
+    assert len(capsys.readouterr().out.split()[0]) == 4  # 16 bits = 4 hex digits
