@@ -86,7 +86,9 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     group.add_argument("--epochs", type=int, default=0, help="0: the mode's default")
     group.add_argument("--steps-per-epoch", type=int, default=0)
     group.add_argument("--loss", choices=["triplet", "dpsh", "softmax"], default="triplet")
-    group.add_argument("--lr", type=float, default=0.01)
+    group.add_argument("--optimizer", choices=["auto", "sgd", "adamw"], default="auto",
+                       help="auto: AdamW in fast mode, SGD (momentum 0.9) for full fine-tuning")
+    group.add_argument("--lr", type=float, default=0.0, help="0: 1e-3 for AdamW, 0.01 for SGD")
     group.add_argument("--classes-per-batch", type=int, default=16, metavar="P")
     group.add_argument("--images-per-class", type=int, default=4, metavar="K")
     group.add_argument("--val-fraction", type=float, default=0.1)
@@ -123,7 +125,7 @@ def cmd_train(args) -> int:
 
         train_config = TrainConfig(
             data=args.data, model=config, mode=args.mode, backbone_weights=_backbone_weights(args.backbone_weights),
-            epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, loss=args.loss, lr=args.lr,
+            epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, loss=args.loss, optimizer=args.optimizer, lr=args.lr,
             classes_per_batch=args.classes_per_batch, images_per_class=args.images_per_class,
             val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed, device=args.device,
             amp=not args.no_amp, workers=args.workers,

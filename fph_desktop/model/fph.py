@@ -56,7 +56,10 @@ def conv_then_global_mean(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     y, xs = torch.arange(height, device=x.device), torch.arange(width, device=x.device)
     rows = torch.stack([((y >= i - ph) & (y < height + i - ph)) for i in range(kh)]).to(x.dtype)
     cols = torch.stack([((xs >= j - pw) & (xs < width + j - pw)) for j in range(kw)]).to(x.dtype)
-    sums = torch.matmul(rows, torch.matmul(x, cols.t())).flatten(2)  # (N, C, kh*kw)
+    # One large matmul folds the columns (a 2-D right operand: no batched tiny matmuls); the rows
+    # are then folded on the small (N, C, H, kw) result.
+    col_sums = x @ cols.t()  # (N, C, H, kw)
+    sums = torch.stack([(col_sums * rows[i].view(-1, 1)).sum(dim=2) for i in range(kh)], dim=2).flatten(2)
     out = torch.einsum("nck,ock->no", sums, conv.weight.flatten(2)) / (height * width)
     return out if conv.bias is None else out + conv.bias
 

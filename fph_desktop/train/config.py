@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from ..model.config import FPHConfig
 
 MODES = ("auto", "fast", "full")
+OPTIMIZERS = ("auto", "sgd", "adamw")
 
 
 @dataclass
@@ -19,7 +20,8 @@ class TrainConfig:
     steps_per_epoch: int = 0  # 0: one pass over the training images
     classes_per_batch: int = 16  # P
     images_per_class: int = 4  # K
-    lr: float = 0.01  # new layers; the backbone gets lr * backbone_lr_ratio
+    optimizer: str = "auto"  # "sgd", "adamw", or auto: AdamW for fast mode, SGD for full fine-tuning
+    lr: float = 0.0  # new layers (0: 1e-3 for AdamW, 0.01 for SGD); the backbone gets lr * backbone_lr_ratio
     backbone_lr_ratio: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -39,9 +41,17 @@ class TrainConfig:
             self.model = FPHConfig.from_dict(self.model)
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}")
 
     def epochs_for(self, mode: str) -> int:
-        return self.epochs or (40 if mode == "fast" else 30)
+        return self.epochs or 30
+
+    def optimizer_for(self, mode: str) -> tuple[str, float]:
+        """The reading's SGD suits fine-tuning; on frozen features AdamW reached a higher validation
+        mAP in the same number of steps (benchmarks/quality.py), so fast mode defaults to it."""
+        name = self.optimizer if self.optimizer != "auto" else ("adamw" if mode == "fast" else "sgd")
+        return name, self.lr or (1e-3 if name == "adamw" else 0.01)
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -27,6 +27,7 @@ from ..device import describe_device, select_device
 from ..evaluation.evaluate import encode_paths, metrics_for_codes
 from ..evaluation.metrics import hamming_distance_matrix, mean_average_precision
 from ..model import build_model
+from ..model.backbones import STAGES
 from ..model.encoder import pack_codes
 from ..model.weights import WeightsInfo, model_preprocessing, save_weights
 from ..progress import Progress, silent
@@ -172,18 +173,19 @@ def train(
 
     cache = None
     if mode == "fast":
+        # Every stage is cached, whatever this variant uses, so that all variants share one cache.
         for p in model.backbone.parameters():
             p.requires_grad_(False)
         all_paths = [i.path for i in train_items] + [i.path for i in test_items]
         if world.main:
             cache = StageCache.build(
-                model.backbone, preprocessing, all_paths, model.stages_needed, paths.cache_dir() / "features",
+                model.backbone, preprocessing, all_paths, STAGES, paths.cache_dir() / "features",
                 device, progress, config.batch_size_eval, config.workers,
             )
         world.barrier()
         if not world.main:
             cache = StageCache.build(
-                model.backbone, preprocessing, all_paths, model.stages_needed, paths.cache_dir() / "features", device
+                model.backbone, preprocessing, all_paths, STAGES, paths.cache_dir() / "features", device
             )
     model.to(device)
     loss_fn.to(device)
@@ -203,11 +205,15 @@ def train(
             persistent_workers=config.workers > 0,
         )
 
+    optimizer_name, lr = config.optimizer_for(mode)
     backbone_params = [p for p in model.backbone.parameters() if p.requires_grad]
-    groups = [{"params": model.new_parameters() + list(loss_fn.parameters()), "lr": config.lr}]
+    groups = [{"params": model.new_parameters() + list(loss_fn.parameters()), "lr": lr}]
     if backbone_params:
-        groups.append({"params": backbone_params, "lr": config.lr * config.backbone_lr_ratio})
-    optimizer = torch.optim.SGD(groups, momentum=config.momentum, weight_decay=config.weight_decay)
+        groups.append({"params": backbone_params, "lr": lr * config.backbone_lr_ratio})
+    if optimizer_name == "sgd":
+        optimizer = torch.optim.SGD(groups, momentum=config.momentum, weight_decay=config.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
     total_steps = epochs * len(sampler)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
     amp_context, amp_dtype = _amp_context(device, config.amp and mode == "full")
@@ -328,7 +334,7 @@ def train(
         "train_images": len(fit_idx), "validation_images": len(val_idx), "test_images": len(test_items),
         "skipped_images": len(dataset.skipped), "mode": mode, "device": describe_device(device),
         "epochs": epochs, "best_epoch": best_epoch, "best_val_map": best_map if val_idx else None,
-        "test_map_all": test_metrics.get("map_all"), "loss": config.loss,
+        "test_map_all": test_metrics.get("map_all"), "loss": config.loss, "optimizer": optimizer_name, "lr": lr,
         "seconds": round(time.monotonic() - started, 1), "world_size": world.world,
         "rank_parameter_digests": digests, "train_config": config.to_dict(),
     }

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 
 from ..data.photos import PhotoDataset, collate_readable
 from ..model import FPHConfig, ITQHash, build_model, fit_itq
+from ..model.itq import itq_descriptor
 from ..model.weights import model_preprocessing
 from ..progress import Progress, silent
 
@@ -20,7 +21,7 @@ def pooled_features(
     model: ITQHash, paths: Sequence[str | Path], device: torch.device, batch_size: int = 32, workers: int = 2,
     progress: Progress | None = None,
 ) -> tuple[np.ndarray, list[int]]:
-    """Globally pooled C5 features of the photos that decode, and their positions in ``paths``."""
+    """ITQ descriptors (pooled, normalised C5) of the photos that decode, and their positions in ``paths``."""
     progress = progress or silent()
     backbone = model.backbone.eval().to(device)
     dataset = PhotoDataset(paths, None, model_preprocessing(model), skip_unreadable=True)
@@ -33,7 +34,7 @@ def pooled_features(
         if batch is None:
             continue
         pixels, _, indices = batch
-        features.append(backbone(pixels.to(device))["C5"].float().mean(dim=(2, 3)).cpu())
+        features.append(itq_descriptor(backbone(pixels.to(device))["C5"]).cpu())
         used += indices.tolist()
     dim = model.backbone.channels["C5"]
     return (torch.cat(features).numpy() if features else np.zeros((0, dim), np.float32)), used
