@@ -70,3 +70,17 @@ def test_one_database_per_folder_and_fingerprint(app_dirs, tmp_path):
     assert a != db_path_for(tmp_path / "other" / "Photos", "aaaa")
     assert a.parent == app_dirs / "indexes" and a.name.startswith("Photos-")
     assert folder_key(tmp_path / "x" / ".." / "Photos") == folder_key(tmp_path / "Photos")
+
+
+def test_codes_of_two_models_never_mix_in_one_file(app_dirs, tmp_path):
+    from types import SimpleNamespace
+
+    from fph_desktop.index.indexer import write_index_meta
+
+    def fake_encoder(fingerprint):
+        return SimpleNamespace(fingerprint=fingerprint, code_bits=16, info=SimpleNamespace(describe=lambda: "test"))
+
+    with IndexStore(tmp_path / "i.sqlite", create=True) as store:
+        write_index_meta(store, tmp_path, fake_encoder("aaaa"), None)
+        with pytest.raises(IndexStoreError, match="must never mix"):
+            write_index_meta(store, tmp_path, fake_encoder("bbbb"), None)

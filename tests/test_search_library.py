@@ -105,3 +105,15 @@ def test_update_reports_progress_and_batches(app_dirs, tmp_path, tiny_model_path
     report = library.update(Progress(on_progress=lambda d, t: seen.append((d, t)), on_partial=batches.append, min_interval=0), batch_size=3)
     assert report.encoded == 7 and seen[-1] == (7, 7) and [b.done for b in batches] == [3, 6, 7]
     assert len(library) == 7
+
+
+def test_cancelled_update_leaves_committed_batches_searchable(app_dirs, tmp_path, tiny_model_path):
+    from fph_desktop.progress import Cancelled
+
+    folder = tmp_path / "P"
+    make_photos(folder, 7)
+    library = Library.open(folder, tiny_model_path, device="cpu")
+    progress = Progress(on_partial=lambda batch: progress.cancel())
+    with pytest.raises(Cancelled):
+        library.update(progress, batch_size=3)
+    assert len(library) == 3 and not library.info().complete

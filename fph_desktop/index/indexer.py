@@ -33,7 +33,7 @@ import torch
 from ..imaging import ImageError, open_image
 from ..progress import Progress, silent
 from .scanner import ScannedFile, scan_folder
-from .store import STATUS_ERROR, FileRecord, FileState, IndexStore, db_path_for, folder_key
+from .store import STATUS_ERROR, FileRecord, FileState, IndexStore, IndexStoreError, db_path_for, folder_key
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -139,6 +139,12 @@ def _under(relpath: str, directories: list[str]) -> bool:
 def write_index_meta(store: IndexStore, folder: str | Path, encoder, model_path: str | Path | None) -> None:
     """Record which folder and model this index belongs to (and, for a later run without
     ``--model``, where the model file was)."""
+    recorded = store.get_meta("fingerprint")
+    if recorded is not None and recorded != encoder.fingerprint:
+        raise IndexStoreError(
+            f"{store.path}: holds codes of model {recorded}, not of {encoder.fingerprint}; codes of two models "
+            "must never mix, so delete this file or index into the database made for this model"
+        )
     values = {
         "root": folder_key(folder),
         "fingerprint": encoder.fingerprint,

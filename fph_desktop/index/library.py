@@ -216,10 +216,14 @@ class Library:
 
     # -- indexing ------------------------------------------------------------------------------
     def update(self, progress: Progress | None = None, **options) -> UpdateReport:
-        """Run :func:`~fph_desktop.index.indexer.update_index`, then reload the codes."""
-        report = update_index(self.folder, self.encoder, progress, model_path=self.model_path, **options)
-        self.reload()
-        return report
+        """Run :func:`~fph_desktop.index.indexer.update_index`, then reload the codes; also after a
+        cancel (:class:`~fph_desktop.progress.Cancelled` propagates), so the batches committed before
+        it are searchable at once."""
+        try:
+            return update_index(self.folder, self.encoder, progress, model_path=self.model_path, **options)
+        finally:
+            if self.db_path.is_file():
+                self.reload()
 
     def reload(self) -> None:
         """Read the codes from the database again (after an update, possibly by another process)."""
