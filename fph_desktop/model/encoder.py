@@ -54,7 +54,9 @@ class Encoder:
         self.device = device if isinstance(device, torch.device) else select_device(device)
         self.info = info
         self.model = model.eval().to(self.device)
-        if self.device.type == "cuda":
+        # channels_last: faster convolutions on CUDA, and on x86 CPUs too (oneDNN; about 1.3x here).
+        self.channels_last = self.device.type in ("cuda", "cpu")
+        if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.preprocessing = info.preprocessing
 
@@ -85,7 +87,7 @@ class Encoder:
 
     def _prepare(self, batch: torch.Tensor) -> torch.Tensor:
         batch = batch.to(self.device, non_blocking=True)
-        if self.device.type == "cuda":
+        if self.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
         return batch
 

@@ -287,6 +287,7 @@ def train(
             progress.set_progress(step, total_steps)
             progress.check()
 
+        train_seconds = time.monotonic() - epoch_started
         val_map = float("nan")
         if val_idx:
             val_u, db_u = encode(val_idx, train_items), encode(fit_idx, train_items)
@@ -296,6 +297,7 @@ def train(
         record = {
             "epoch": epoch + 1, "epochs": epochs, "loss": float(np.mean(losses)) if losses else float("nan"),
             "val_map": val_map, "seconds": round(time.monotonic() - epoch_started, 2),
+            "train_seconds": round(train_seconds, 3), "images": len(losses) * sampler.p * sampler.k,
             "lr": optimizer.param_groups[0]["lr"],
         }
         history.append(record)
