@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-BIRDS = Path("/work/shared/data/birds-dev")
+BIRDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "birds-dev"
 
 
 def make_model(path: Path) -> Path:
