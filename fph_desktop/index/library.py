@@ -8,6 +8,7 @@ list what was skipped and why, and tell whether the folder is offline. No Qt her
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -112,7 +113,28 @@ def load_encoder(model: str | Path | None, folder: str | Path | None = None, dev
     if model is None:
         where = f" for {folder}" if folder is not None else ""
         raise NoModelError(f"no model given and none remembered{where}: {ITQ_HINT}")
-    return Encoder.load(model, device=device), Path(model)
+    model = Path(model)
+    try:
+        st = model.stat()
+        key = (os.path.abspath(model), st.st_size, st.st_mtime_ns, str(device))
+    except OSError:
+        key = None  # let Encoder.load say what is wrong with the file
+    with _ENCODER_CACHE_LOCK:
+        cached = _ENCODER_CACHE.pop(key, None) if key else None
+    encoder = cached or Encoder.load(model, device=device)
+    if key:
+        with _ENCODER_CACHE_LOCK:
+            _ENCODER_CACHE[key] = encoder  # most recent last
+            while len(_ENCODER_CACHE) > _ENCODER_CACHE_SIZE:
+                _ENCODER_CACHE.pop(next(iter(_ENCODER_CACHE)))
+    return encoder, model
+
+
+# Reopening a library (or switching between two) should not rebuild the network each time; the
+# key includes size and mtime, so a retrained file at the same path is loaded afresh.
+_ENCODER_CACHE: dict[tuple, object] = {}
+_ENCODER_CACHE_SIZE = 2
+_ENCODER_CACHE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -367,7 +389,7 @@ class Library:
                 path=self.folder / relpaths[i],
                 distance=int(d),
                 soft_distance=None if s is None else float(s),
-                is_query=(i == self_id),
+                is_query=bool(self_id is not None and int(i) == self_id),
             )
             for rank, (i, d, s) in enumerate(zip(ids, dists, softs))
         ]

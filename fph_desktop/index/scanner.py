@@ -50,6 +50,13 @@ def is_hidden(entry: os.DirEntry) -> bool:
     return bool(attributes & getattr(stat, "FILE_ATTRIBUTE_HIDDEN", 0))
 
 
+def _is_link(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_symlink()
+    except OSError:
+        return True
+
+
 def _app_dirs() -> set[tuple[int, int]]:
     """(device, inode) of the app's data and cache directories, in case a user indexes a folder
     that contains them (a portable install): their thumbnails must not become photos."""
@@ -91,6 +98,9 @@ def scan_folder(root: str | Path, progress: Progress | None = None, include_hidd
         if not prefix and not entries:
             result.root_is_empty = True
         subdirs = []
+        # Name order, real folders before symlinked ones: when two names lead to one folder, the
+        # same one (preferably the real one) is kept on every run, so relpaths stay stable.
+        entries.sort(key=lambda e: (_is_link(e), e.name))
         for entry in entries:
             try:
                 if not include_hidden and is_hidden(entry):

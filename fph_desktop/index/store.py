@@ -41,7 +41,7 @@ def _create_v1(db: sqlite3.Connection) -> None:
     db.execute(
         """
         CREATE TABLE files (
-            relpath      TEXT PRIMARY KEY,
+            relpath      TEXT PRIMARY KEY NOT NULL,
             size         INTEGER NOT NULL,
             mtime_ns     INTEGER NOT NULL,
             content_hash BLOB,
