@@ -25,8 +25,8 @@ import numpy as np
 
 BACKENDS = ("auto", "numpy", "faiss")
 
-# Elements (queries x codes) compared per block: 1M keeps the XOR buffer (8 MB) near the caches.
-_BLOCK_ELEMENTS = 1 << 20
+# Elements (queries x codes) compared per block: 128K keeps the XOR buffer (1 MB) in L2 (measured best).
+_BLOCK_ELEMENTS = 1 << 17
 _QUERY_BLOCK = 64
 
 
