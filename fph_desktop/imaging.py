@@ -6,6 +6,7 @@ decompression-bomb limit stays on. Every failure is an :class:`ImageError` with 
 """
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -42,16 +43,19 @@ def is_image_path(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
-def open_image(path: str | Path, min_side: int | None = None) -> Image.Image:
+def open_image(path: str | Path, min_side: int | None = None, data: bytes | None = None) -> Image.Image:
     """Decode ``path`` to an upright RGB image whose shorter side is still at least ``min_side``
-    (when the file is that large); transparent areas become white."""
+    (when the file is that large); transparent areas become white.
+
+    ``data``, when given, is the file's content already read by the caller (the indexer reads each
+    file once to hash it and decodes those same bytes); ``path`` then only names it in errors."""
     path = Path(path)
     try:
-        if path.stat().st_size == 0:
+        if (len(data) if data is not None else path.stat().st_size) == 0:
             raise ImageError(path, "empty file (0 bytes)")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(path if data is None else io.BytesIO(data)) as image:
                 if min_side and image.format == "JPEG":
                     # A square request keeps both sides >= min_side, whatever the EXIF rotation.
                     image.draft("RGB", (min_side, min_side))

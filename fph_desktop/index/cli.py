@@ -1,0 +1,209 @@
+"""The headless commands ``fph-desktop index`` and ``fph-desktop search``.
+
+``register(subparsers)`` adds both to the main argument parser; each handler takes the parsed
+arguments and returns the exit status: 0 done, 1 some queries failed, 2 a usage problem (no model,
+no index, unreadable model file), 3 the folder is offline, 130 interrupted (the batches committed
+so far are kept; run the command again to continue).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import sys
+from pathlib import Path
+
+from ..progress import Progress
+from .library import ITQ_HINT, Library, NoModelError, list_indexes, read_index_info
+from .store import DB_SUFFIX, IndexStoreError, folder_key
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_OFFLINE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def register(subparsers) -> None:
+    index = subparsers.add_parser(
+        "index",
+        help="index a photo folder (only new or changed photos are encoded)",
+        description="Index the photos under FOLDER with a hashing model, so `search` can find look-alikes. "
+        "Re-running encodes only new or changed photos; moved photos keep their codes.",
+    )
+    index.add_argument("folder", type=Path, help="the photo folder to index (searched recursively)")
+    index.add_argument("--model", type=Path, help="weights file (.fph); default: the model last used for FOLDER")
+    index.add_argument("--report", action="store_true", help="list the files that were skipped, with the reason")
+    index.add_argument("--no-update", action="store_true", help="do not scan; only show the index's state (with --report)")
+    index.add_argument("--batch-size", type=int, default=32, help="photos per network batch and per commit (default 32)")
+    index.add_argument("--workers", type=int, default=None, help="decoding threads (default: one per CPU core, at most 8)")
+    index.add_argument("--include-hidden", action="store_true", help="also index hidden folders and files")
+    index.add_argument("--allow-empty", action="store_true", help="accept that an empty FOLDER really has no photos left")
+    index.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    index.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    index.set_defaults(func=run_index)
+
+    search = subparsers.add_parser(
+        "search",
+        help="find the look-alikes of photos in an indexed folder",
+        description="Find the indexed photos nearest to each IMAGE (by Hamming distance between codes).",
+    )
+    search.add_argument("images", nargs="+", type=Path, help="query photos (anywhere on disk)")
+    search.add_argument("--index", dest="index", help="indexed folder, or an index file (.sqlite); default: the most recently updated index")
+    search.add_argument("--model", type=Path, help="weights file (.fph); default: the model the index was made with")
+    search.add_argument("-k", type=int, default=20, help="results per query (default 20)")
+    search.add_argument("--radius", type=int, default=None, help="instead of the k nearest: every photo within this Hamming distance")
+    search.add_argument("--rerank", type=int, default=0, metavar="N", help="re-rank the N best Hamming candidates by asymmetric distance")
+    search.add_argument("--backend", choices=("auto", "numpy", "faiss"), default="auto", help="search backend")
+    search.add_argument("--json", action="store_true", help="machine-readable output")
+    search.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    search.set_defaults(func=run_search)
+
+
+def _error(message: str) -> None:
+    print(f"fph-desktop: {message}", file=sys.stderr)
+
+
+def _print_skipped(library: Library) -> None:
+    skipped = library.skipped_files()
+    dirs = library.unreadable_dirs()
+    if not skipped and not dirs:
+        print("No files were skipped.")
+        return
+    if skipped:
+        print(f"{len(skipped)} file(s) skipped (retried only once they change):")
+        for item in skipped:
+            print(f"  {item.relpath}: {item.reason}")
+    if dirs:
+        print(f"{len(dirs)} folder(s) could not be read (their indexed photos are kept):")
+        for relpath, reason in dirs:
+            print(f"  {relpath}/: {reason}")
+
+
+def _progress_printer(quiet: bool) -> Progress:
+    if quiet:
+        return Progress()
+    tty = sys.stderr.isatty()
+
+    def on_progress(done: int, total: int) -> None:
+        end = "\r" if tty and done < total else "\n"
+        if tty or done == total or done % 500 < 32:
+            print(f"  encoded {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    return Progress(on_status=lambda text: print(text, file=sys.stderr, flush=True), on_progress=on_progress, min_interval=0.5)
+
+
+def run_index(args: argparse.Namespace) -> int:
+    try:
+        library = Library.open(args.folder, args.model, device=args.device)
+    except NoModelError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except (ValueError, RuntimeError, OSError) as exc:  # WeightsError is a ValueError
+        _error(str(exc))
+        return EXIT_USAGE
+    status = EXIT_OK
+    if not args.no_update:
+        try:
+            report = library.update(
+                _progress_printer(args.quiet),
+                batch_size=args.batch_size,
+                workers=args.workers,
+                include_hidden=args.include_hidden,
+                allow_empty=args.allow_empty,
+            )
+        except KeyboardInterrupt:
+            _error("interrupted; every batch finished so far is saved; run the same command to continue")
+            return EXIT_INTERRUPTED
+        print(report.summary())
+        if report.offline:
+            status = EXIT_OFFLINE
+    else:
+        info = library.info()
+        state = "offline" if info.offline else "online"
+        print(f"{info.folder} ({state}): {info.photos} photos, {info.skipped} skipped, model {info.model_description}")
+    print(f"Index: {library.db_path}")
+    if args.report:
+        _print_skipped(library)
+    return status
+
+
+def _resolve_index(spec: str | None):
+    """(folder, remembered model path or None) for ``--index``: a folder, an index file, or the latest."""
+    if spec is None:
+        infos = [i for i in list_indexes() if i.problem is None]
+        if not infos:
+            raise IndexStoreError("no folder has been indexed yet; run `fph-desktop index FOLDER --model FILE` first")
+        return infos[0].folder, infos[0].model_path
+    if spec.endswith(DB_SUFFIX) and os.path.isfile(spec):
+        info = read_index_info(spec)
+        if info.problem:
+            raise IndexStoreError(info.problem)
+        return info.folder, info.model_path
+    return folder_key(spec), None
+
+
+def run_search(args: argparse.Namespace) -> int:
+    try:
+        folder, model_path = _resolve_index(args.index)
+        model = args.model or model_path  # None: the model remembered for the folder
+        library = Library.open(folder, model, device=args.device, backend=args.backend, create=False)
+    except NoModelError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except (IndexStoreError, ValueError, RuntimeError, OSError) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    if len(library) == 0:
+        _error(f"the index of {library.folder} holds no photos yet; run `fph-desktop index {library.folder}`")
+        return EXIT_USAGE
+    if args.radius is not None:
+        results = library.within_radius(args.images, args.radius)
+    else:
+        results = library.search_images(args.images, k=args.k, rerank_depth=args.rerank)
+    failed = sum(r.error is not None for r in results)
+    if args.json:
+        info = library.info()
+        payload = {
+            "index": str(library.db_path),
+            "folder": str(library.folder),
+            "offline": library.offline,
+            "model": {"path": str(library.model_path), "description": info.model_description, "fingerprint": info.fingerprint},
+            "updated": _dt.datetime.fromtimestamp(info.updated).isoformat(timespec="seconds") if info.updated else None,
+            "queries": [
+                {
+                    "query": r.query,
+                    "error": r.error,
+                    "results": [
+                        {
+                            "rank": m.rank + 1,
+                            "distance": m.distance,
+                            "soft_distance": m.soft_distance,
+                            "relpath": m.relpath,
+                            "path": str(m.path),
+                            "is_query": m.is_query,
+                        }
+                        for m in r.results
+                    ],
+                }
+                for r in results
+            ],
+        }
+        json.dump(payload, sys.stdout, indent=2)
+        print()
+    else:
+        if library.offline:
+            print(f"(note: {library.folder} is offline; results are from its index)")
+        for r in results:
+            print(f"{r.query}:")
+            if r.error:
+                print(f"  cannot search: {r.error}")
+                continue
+            for m in r.results:
+                soft = f"  soft {m.soft_distance:.2f}" if m.soft_distance is not None else ""
+                own = "  (this photo)" if m.is_query else ""
+                print(f"  {m.rank + 1:3d}  d={m.distance:<3d}{soft}  {m.path}{own}")
+    for r in results:
+        if r.error:
+            _error(r.error)
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+__all__ = ["register", "run_index", "run_search", "ITQ_HINT"]

@@ -1,0 +1,274 @@
+"""Bringing an index up to date with its folder: encode only what is new or changed.
+
+How one update runs, and why:
+
+1. Scan the folder (size + mtime of every photo; cheap). A missing folder is *offline*: the index
+   is left exactly as it was, because a removable drive that is unplugged must not empty it.
+2. Compare with the store. Unchanged files (same size and mtime_ns) are not opened. Files that
+   failed before and have not changed are not retried; their reason stays on record.
+3. Every other file is read once, in a thread pool that runs ahead of the network: the bytes are
+   hashed (SHA-256) and, when that content already has a code in this index (a file moved,
+   renamed, copied, or only touched), the code is reused without decoding. Otherwise the same
+   bytes are decoded with JPEG draft reduction and preprocessed, still in the pool.
+4. The main thread encodes each batch (``inference_mode``, on the GPU when there is one) and
+   commits the batch's codes and errors in one transaction. A cancel or a kill loses at most the
+   batch in flight; the next run starts where this one stopped.
+5. Only after every batch is in are the rows of vanished files dropped (in one transaction), so a
+   moved file found late in the run can still take its old code. Files under a directory that
+   could not be listed this time are kept, not dropped.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..imaging import ImageError, open_image
+from ..progress import Progress, silent
+from .scanner import ScannedFile, scan_folder
+from .store import STATUS_ERROR, FileRecord, FileState, IndexStore, db_path_for, folder_key
+
+DEFAULT_BATCH_SIZE = 32
+
+
+@dataclass
+class UpdateReport:
+    """What one update did; ``offline`` means nothing was touched because the folder is absent."""
+
+    folder: str
+    db_path: Path
+    offline: bool = False
+    offline_reason: str = ""
+    scanned: int = 0  # photos found on disk
+    unchanged: int = 0  # same size and mtime as indexed: not opened
+    encoded: int = 0  # decoded and run through the network
+    reused: int = 0  # code taken from identical content already indexed (copies, touched files)
+    moved: int = 0  # code taken from a file that vanished from its old path (renames, moves)
+    deleted: int = 0  # rows dropped because their file is gone
+    failed: int = 0  # files that could not be used this run (reasons in the store)
+    still_skipped: int = 0  # files that failed before and have not changed: not retried
+    unreadable_dirs: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        if self.offline:
+            return f"{self.folder}: offline ({self.offline_reason}); the index was left as it was"
+        parts = [
+            f"{self.scanned} photos",
+            f"{self.encoded} encoded",
+            f"{self.unchanged} unchanged",
+        ]
+        for label, value in (
+            ("moved", self.moved), ("reused", self.reused), ("removed", self.deleted),
+            ("could not be read", self.failed), ("skipped as before", self.still_skipped),
+        ):
+            if value:
+                parts.append(f"{value} {label}")
+        if self.unreadable_dirs:
+            parts.append(f"{len(self.unreadable_dirs)} folders unreadable")
+        return f"{self.folder}: " + ", ".join(parts) + f" ({self.seconds:.1f} s)"
+
+
+@dataclass(frozen=True)
+class BatchCommitted:
+    """Sent through ``Progress.partial`` after each committed batch (the GUI may refresh)."""
+
+    done: int
+    total: int
+    relpaths: tuple[str, ...]
+
+
+@dataclass
+class _Prepared:
+    """One file after the worker pool: a tensor to encode, a code to reuse, or an error."""
+
+    relpath: str
+    size: int
+    mtime_ns: int
+    content_hash: bytes | None = None
+    tensor: torch.Tensor | None = None
+    code: bytes | None = None
+    code_from: str | None = None
+    error: str | None = None
+
+
+def _prepare(root: Path, item: ScannedFile, known_codes: dict[bytes, tuple[str, bytes]], encoder) -> _Prepared:
+    """Read, hash, and decode one file. Never raises: every failure becomes ``error``."""
+    path = root / item.relpath
+    try:
+        with open(path, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            data = handle.read()
+    except FileNotFoundError:
+        return _Prepared(item.relpath, item.size, item.mtime_ns, error="file vanished before it could be read")
+    except PermissionError:
+        return _Prepared(item.relpath, item.size, item.mtime_ns, error="permission denied")
+    except OSError as exc:
+        return _Prepared(item.relpath, item.size, item.mtime_ns, error=f"could not be read ({exc.strerror or exc})")
+    # Size and mtime of the bytes actually read, so the row describes the content it encodes.
+    prepared = _Prepared(item.relpath, st.st_size, st.st_mtime_ns, content_hash=hashlib.sha256(data).digest())
+    known = known_codes.get(prepared.content_hash)
+    if known is not None:
+        prepared.code_from, prepared.code = known
+        return prepared
+    try:
+        image = open_image(path, encoder.decode_side, data=data)
+        prepared.tensor = encoder.to_tensor(image)
+    except ImageError as exc:
+        prepared.error = exc.reason
+    except Exception as exc:  # a decoder bug must cost one file, not the run
+        prepared.error = f"could not be decoded ({exc.__class__.__name__}: {exc})"
+    return prepared
+
+
+def _needs_work(item: ScannedFile, state: FileState | None) -> bool:
+    return state is None or state.size != item.size or state.mtime_ns != item.mtime_ns
+
+
+def _under(relpath: str, directories: list[str]) -> bool:
+    return any(d == "." or relpath.startswith(d.rstrip("/") + "/") for d in directories)
+
+
+def write_index_meta(store: IndexStore, folder: str | Path, encoder, model_path: str | Path | None) -> None:
+    """Record which folder and model this index belongs to (and, for a later run without
+    ``--model``, where the model file was)."""
+    values = {
+        "root": folder_key(folder),
+        "fingerprint": encoder.fingerprint,
+        "code_bits": encoder.code_bits,
+        "model_description": encoder.info.describe(),
+    }
+    if model_path is not None:
+        values["model_path"] = os.path.abspath(os.fspath(model_path))
+    if store.get_meta("created") is None:
+        values["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    store.set_meta(**values)
+
+
+def update_index(
+    folder: str | Path,
+    encoder,
+    progress: Progress | None = None,
+    *,
+    model_path: str | Path | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int | None = None,
+    include_hidden: bool = False,
+    allow_empty: bool = False,
+) -> UpdateReport:
+    """Bring the index of ``folder`` under ``encoder``'s model up to date and return what it did.
+
+    ``workers`` decode threads (default: one per CPU core, at most 8) run ahead of the network by two
+    batches. A :class:`~fph_desktop.progress.Cancelled` from ``progress`` propagates after the
+    batches so far are committed. ``allow_empty``: accept that a folder which now has no entries at
+    all really lost every photo (otherwise it is treated as an unmounted drive: offline).
+    """
+    progress = progress or silent()
+    started = time.monotonic()
+    root = Path(folder)
+    report = UpdateReport(folder=folder_key(folder), db_path=db_path_for(folder, encoder.fingerprint))
+    progress.set_status(f"Looking for photos in {root}…")
+    try:
+        scan = scan_folder(root, progress, include_hidden=include_hidden)
+    except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        report.offline = True
+        report.offline_reason = "folder not found" if isinstance(exc, FileNotFoundError) else str(exc.strerror or exc)
+        report.seconds = time.monotonic() - started
+        return report
+    report.scanned = len(scan.files)
+    report.unreadable_dirs = scan.unreadable_dirs
+
+    with IndexStore(report.db_path, create=True) as store:
+        write_index_meta(store, root, encoder, model_path)
+        states = store.file_states()
+        if scan.root_is_empty and states and not allow_empty:
+            report.offline = True
+            report.offline_reason = "the folder is empty (is its drive unmounted?)"
+            report.seconds = time.monotonic() - started
+            return report
+        work: list[ScannedFile] = []
+        for item in scan.files:
+            state = states.get(item.relpath)
+            if not _needs_work(item, state):
+                if state.status == STATUS_ERROR:
+                    report.still_skipped += 1
+                else:
+                    report.unchanged += 1
+            else:
+                work.append(item)
+        on_disk = {item.relpath for item in scan.files}
+        unreadable = [d for d, _ in scan.unreadable_dirs]
+        vanished = {p for p in states if p not in on_disk and not _under(p, unreadable)}
+        known_codes = store.codes_by_hash()
+
+        if work:
+            progress.set_status(f"Encoding {len(work)} new or changed photos…")
+            _encode_all(root, work, encoder, store, known_codes, vanished, report, progress, batch_size, workers)
+
+        if vanished:
+            report.deleted = store.delete_files(sorted(vanished))
+        store.set_unreadable_dirs(scan.unreadable_dirs)
+        store.set_meta(updated=time.time(), last_update_complete=1)
+    report.seconds = time.monotonic() - started
+    progress.set_status(report.summary())
+    return report
+
+
+def _encode_all(root, work, encoder, store, known_codes, vanished, report, progress, batch_size, workers) -> None:
+    workers = workers or max(1, min(8, os.cpu_count() or 1))
+    total, done = len(work), 0
+    pending = iter(work)
+    window: deque = deque()
+    progress.set_progress(0, total)
+    store.set_meta(last_update_complete=0)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fph-decode") as pool:
+        def fill() -> None:
+            while len(window) < 2 * batch_size:
+                item = next(pending, None)
+                if item is None:
+                    return
+                window.append(pool.submit(_prepare, root, item, known_codes, encoder))
+
+        try:
+            fill()
+            while window:
+                batch: list[_Prepared] = []
+                while window and len(batch) < batch_size:
+                    batch.append(window.popleft().result())
+                    fill()
+                progress.check()
+                to_encode = [p for p in batch if p.tensor is not None]
+                if to_encode:
+                    packed, _ = encoder.encode_batch(torch.stack([p.tensor for p in to_encode]))
+                    for p, code in zip(to_encode, packed):
+                        p.code = code.tobytes()
+                        p.tensor = None
+                records = []
+                for p in batch:
+                    records.append(FileRecord(p.relpath, p.size, p.mtime_ns, p.content_hash, p.code, p.error))
+                    if p.error is not None:
+                        report.failed += 1
+                    elif p.code_from is None:
+                        report.encoded += 1
+                    elif p.code_from in vanished:
+                        report.moved += 1
+                    else:
+                        report.reused += 1
+                    if p.code is not None and p.content_hash is not None:
+                        known_codes.setdefault(p.content_hash, (p.relpath, p.code))
+                store.write_records(records)
+                done += len(batch)
+                progress.set_progress(done, total)
+                progress.partial(BatchCommitted(done, total, tuple(p.relpath for p in batch)))
+                progress.check()
+        finally:
+            # On cancel or error: drop queued reads; running ones finish (each is one file).
+            for future in window:
+                future.cancel()

@@ -1,0 +1,354 @@
+"""Exact Hamming search over packed codes held in memory, with a stable order.
+
+Order is (Hamming distance, then file order) everywhere, for every backend: ties at short codes
+decide a lot, so they must never depend on a heap's whims or a thread's timing.
+
+* numpy (default, always available): codes are padded to whole machine words (8 bytes for 33..64
+  bits, so 1M 64-bit codes take 8 MB) and compared with XOR + ``np.bitwise_count``, in blocks of
+  queries x codes that stay in cache, on a few threads (numpy releases the GIL). The k nearest of
+  the first block are chosen from a histogram of its distances (distances are small integers, so
+  counting beats ``argpartition`` several-fold); after that a block only contributes codes strictly
+  closer than the current k-th best, which are rare, and are merged in by one sort.
+* faiss (optional extra ``faiss-cpu``): ``IndexBinaryFlat`` in its counting mode, whose results
+  are then put in the same stable order; both backends return identical ids and distances.
+
+Re-ranking: the Hamming candidates can be reordered by the asymmetric distance between the query's
+real-valued tanh output ``u`` and each candidate's bits ``b``: ``(q - u.b) / 2``, which equals the
+Hamming distance when ``u`` is itself binary, and otherwise lets stronger evidence break ties.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+BACKENDS = ("auto", "numpy", "faiss")
+
+# Elements (queries x codes) compared per block: 128K keeps the XOR buffer (1 MB) in L2 (measured best).
+_BLOCK_ELEMENTS = 1 << 17
+_QUERY_BLOCK = 64
+
+
+def faiss_available() -> bool:
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def default_threads() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+# -- code layout ------------------------------------------------------------------------------
+def _word_layout(code_bytes: int) -> tuple[np.dtype, int]:
+    """The word type and count that hold one code with the least padding."""
+    if code_bytes == 1:
+        return np.dtype(np.uint8), 1
+    if code_bytes == 2:
+        return np.dtype(np.uint16), 1
+    if code_bytes <= 4:
+        return np.dtype(np.uint32), 1
+    return np.dtype(np.uint64), -(-code_bytes // 8)
+
+
+def as_words(packed: np.ndarray, code_bytes: int | None = None) -> np.ndarray:
+    """Packed uint8 codes (N, code_bytes) as (N, W) machine words, zero-padded (zeros do not change
+    a Hamming distance). Shares memory with ``packed`` when no padding is needed."""
+    packed = np.ascontiguousarray(packed, dtype=np.uint8)
+    if packed.ndim == 1:
+        packed = packed[None]
+    code_bytes = code_bytes or packed.shape[1]
+    if packed.shape[1] != code_bytes:
+        raise ValueError(f"codes have {packed.shape[1]} bytes, expected {code_bytes}")
+    dtype, words = _word_layout(code_bytes)
+    width = dtype.itemsize * words
+    if width != code_bytes:
+        padded = np.zeros((packed.shape[0], width), dtype=np.uint8)
+        padded[:, :code_bytes] = packed
+        packed = padded
+    return packed.view(dtype).reshape(packed.shape[0], words)
+
+
+def _distance_dtype(code_bits: int) -> np.dtype:
+    return np.dtype(np.uint8) if code_bits < 255 else np.dtype(np.uint16)
+
+
+def hamming_distances(query_words: np.ndarray, code_words: np.ndarray, code_bits: int) -> np.ndarray:
+    """All distances (Q, N) at once; for small problems and tests (the search never builds this)."""
+    out = np.zeros((len(query_words), len(code_words)), dtype=_distance_dtype(code_bits))
+    for w in range(code_words.shape[1]):
+        out += np.bitwise_count(query_words[:, w : w + 1] ^ code_words[None, :, w])
+    return out
+
+
+class _Scratch:
+    """Per-thread buffers reused across blocks, so the hot loop allocates nothing big."""
+
+    def __init__(self, rows: int, cols: int, word_dtype: np.dtype, dist_dtype: np.dtype) -> None:
+        self.xor = np.empty((rows, cols), dtype=word_dtype)
+        self.dist = np.empty((rows, cols), dtype=dist_dtype)
+        self.count = np.empty((rows, cols), dtype=np.uint8)
+        self.mask = np.empty((rows, cols), dtype=bool)
+
+    def distances(self, queries: np.ndarray, block: np.ndarray) -> np.ndarray:
+        """(rows, cols) distances between ``queries`` (rows, W) and ``block`` (cols, W)."""
+        rows, cols = len(queries), len(block)
+        xor, dist = self.xor[:rows, :cols], self.dist[:rows, :cols]
+        for w in range(block.shape[1]):
+            column = block[:, w] if block.shape[1] == 1 else np.ascontiguousarray(block[:, w])
+            np.bitwise_xor(queries[:, w : w + 1], column[None, :], out=xor)
+            if w == 0:
+                np.bitwise_count(xor, out=dist, casting="unsafe")
+            else:
+                count = self.count[:rows, :cols]
+                np.bitwise_count(xor, out=count)
+                np.add(dist, count, out=dist, casting="unsafe")
+        return dist
+
+
+def select_smallest(distances: np.ndarray, k: int, max_distance: int) -> np.ndarray:
+    """Positions of the ``k`` smallest entries of a 1-D distance array in (distance, position) order.
+
+    A histogram of the distances (they are integers in 0..max_distance) gives the k-th distance t;
+    everything below t is taken, then the first entries at exactly t. No full sort, no argpartition.
+    """
+    k = min(k, len(distances))
+    if k == 0:
+        return np.empty(0, dtype=np.int64)
+    counts = np.bincount(distances, minlength=max_distance + 1)
+    threshold = int(np.searchsorted(np.cumsum(counts), k))
+    below = np.flatnonzero(distances < threshold)
+    at = np.flatnonzero(distances == threshold)[: k - len(below)]
+    chosen = np.concatenate([below, at])
+    return chosen[np.argsort(distances[chosen], kind="stable")]
+
+
+def _sort_rows(dists: np.ndarray, ids: np.ndarray, k: int, id_limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sort each row by (distance, id) and keep k: one argsort on a combined int64 key."""
+    key = dists.astype(np.int64) * (id_limit + 1) + ids
+    order = np.argsort(key, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(dists, order, axis=1), np.take_along_axis(ids, order, axis=1)
+
+
+def _topk_range(queries: np.ndarray, words: np.ndarray, start: int, stop: int, k: int, code_bits: int):
+    """Top-k of ``queries`` among codes[start:stop]; ids are global. Returns (dists, ids) (Q, k')."""
+    n_queries, total = len(queries), stop - start
+    k = min(k, total)
+    dist_dtype = _distance_dtype(code_bits)
+    cols = max(k, min(total, max(4096, _BLOCK_ELEMENTS // max(1, n_queries))))
+    scratch = _Scratch(n_queries, cols, words.dtype, dist_dtype)
+    best_d = np.empty((n_queries, k), dtype=np.int32)
+    best_i = np.empty((n_queries, k), dtype=np.int64)
+
+    first = scratch.distances(queries, words[start : start + cols])
+    for row in range(n_queries):
+        chosen = select_smallest(first[row], k, code_bits)
+        best_d[row] = first[row, chosen]
+        best_i[row] = chosen + start
+    threshold = best_d[:, -1:].astype(dist_dtype)  # strictly closer codes can still enter
+
+    for offset in range(start + cols, stop, cols):
+        block = words[offset : min(offset + cols, stop)]
+        dist = scratch.distances(queries, block)
+        mask = scratch.mask[:, : len(block)]
+        np.less(dist, threshold, out=mask)
+        if not mask.any():
+            continue
+        # 1-D flatnonzero is several times faster than 2-D nonzero on a mostly-False mask.
+        flat = np.flatnonzero(mask)
+        rows, positions = np.divmod(flat, len(block))
+        touched = np.unique(rows)
+        all_rows = np.concatenate([np.repeat(touched, k), rows])
+        all_d = np.concatenate([best_d[touched].ravel(), dist[rows, positions].astype(np.int32)])
+        all_i = np.concatenate([best_i[touched].ravel(), positions + offset])
+        key = (all_rows.astype(np.int64) * (code_bits + 2) + all_d) * (stop + 1) + all_i
+        order = np.argsort(key, kind="stable")
+        sorted_rows = all_rows[order]
+        group_start = np.searchsorted(sorted_rows, touched)
+        keep = order[group_start[:, None] + np.arange(k)]
+        best_d[touched] = all_d[keep]
+        best_i[touched] = all_i[keep]
+        threshold[touched, 0] = best_d[touched, -1]
+    return best_d, best_i
+
+
+def hamming_topk(
+    query_words: np.ndarray, code_words: np.ndarray, k: int, code_bits: int, threads: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest codes of each query: ``(distances (Q, k) int32, ids (Q, k) int64)``, each row
+    in (distance, id) order. Inputs are word arrays from :func:`as_words`. ``k`` is capped at N."""
+    n_codes = len(code_words)
+    k = min(int(k), n_codes)
+    n_queries = len(query_words)
+    if k <= 0 or n_queries == 0:
+        return np.zeros((n_queries, 0), np.int32), np.zeros((n_queries, 0), np.int64)
+    threads = threads or default_threads()
+    query_blocks = [(q, min(q + _QUERY_BLOCK, n_queries)) for q in range(0, n_queries, _QUERY_BLOCK)]
+    # Few queries: split the codes between threads instead, and merge the partial top-k lists.
+    splits = 1 if len(query_blocks) >= threads else min(threads, max(1, n_codes // max(k, 65536)))
+    bounds = np.linspace(0, n_codes, splits + 1).astype(np.int64)
+    ranges = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    tasks = [(qb, r) for qb in query_blocks for r in ranges]
+
+    def run(task):
+        (q0, q1), (c0, c1) = task
+        return _topk_range(query_words[q0:q1], code_words, c0, c1, k, code_bits)
+
+    if len(tasks) == 1 or threads == 1:
+        parts = [run(t) for t in tasks]
+    else:
+        with ThreadPoolExecutor(max_workers=min(threads, len(tasks))) as pool:
+            parts = list(pool.map(run, tasks))
+
+    dists = np.empty((n_queries, k), np.int32)
+    ids = np.empty((n_queries, k), np.int64)
+    per_block = len(ranges)
+    for b, (q0, q1) in enumerate(query_blocks):
+        pieces = parts[b * per_block : (b + 1) * per_block]
+        if len(pieces) == 1:
+            dists[q0:q1], ids[q0:q1] = pieces[0]
+        else:
+            dists[q0:q1], ids[q0:q1] = _sort_rows(
+                np.concatenate([p[0] for p in pieces], axis=1), np.concatenate([p[1] for p in pieces], axis=1), k, n_codes
+            )
+    return dists, ids
+
+
+def hamming_radius(
+    query_words: np.ndarray, code_words: np.ndarray, radius: int, code_bits: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every code within ``radius`` (inclusive) of each query: a list of ``(ids, distances)``, each in
+    (distance, id) order. The result can be as large as the index for a wide radius."""
+    n_queries = len(query_words)
+    found_rows, found_ids, found_d = [], [], []
+    cols = max(4096, _BLOCK_ELEMENTS // max(1, min(n_queries, _QUERY_BLOCK)))
+    for q0 in range(0, n_queries, _QUERY_BLOCK):
+        queries = query_words[q0 : q0 + _QUERY_BLOCK]
+        scratch = _Scratch(len(queries), min(cols, max(1, len(code_words))), code_words.dtype, _distance_dtype(code_bits))
+        for offset in range(0, len(code_words), cols):
+            block = code_words[offset : offset + cols]
+            dist = scratch.distances(queries, block)
+            rows, positions = np.nonzero(dist <= radius)
+            found_rows.append(rows + q0)
+            found_ids.append(positions + offset)
+            found_d.append(dist[rows, positions].astype(np.int32))
+    rows = np.concatenate(found_rows) if found_rows else np.empty(0, np.int64)
+    ids = np.concatenate(found_ids) if found_ids else np.empty(0, np.int64)
+    dists = np.concatenate(found_d) if found_d else np.empty(0, np.int32)
+    return _group_by_query(rows, ids, dists, n_queries, len(code_words), code_bits)
+
+
+def _group_by_query(rows, ids, dists, n_queries, n_codes, code_bits):
+    key = (rows.astype(np.int64) * (code_bits + 2) + dists) * (n_codes + 1) + ids
+    order = np.argsort(key, kind="stable")
+    rows, ids, dists = rows[order], ids[order].astype(np.int64), dists[order].astype(np.int32)
+    bounds = np.searchsorted(rows, np.arange(n_queries + 1))
+    return [(ids[bounds[q] : bounds[q + 1]], dists[bounds[q] : bounds[q + 1]]) for q in range(n_queries)]
+
+
+def asymmetric_distances(query_real: np.ndarray, candidate_packed: np.ndarray, code_bits: int) -> np.ndarray:
+    """``(q - u.b) / 2`` between one query's tanh output ``u`` (q,) and candidate codes (R, q/8): the
+    Hamming distance when ``u`` is binary, a finer one when it is not (lower = closer)."""
+    bits = np.unpackbits(np.asarray(candidate_packed, np.uint8), axis=1, count=code_bits).astype(np.float32)
+    return (code_bits - (bits * 2 - 1) @ np.asarray(query_real, np.float32)) / 2
+
+
+class SearchIndex:
+    """The packed codes of one index in memory, searchable by Hamming distance.
+
+    ``packed_codes`` is (N, q/8) uint8 in file order; ids returned are row numbers into it. The
+    object is read-only after construction, so one instance may serve several threads.
+    """
+
+    def __init__(self, packed_codes: np.ndarray, code_bits: int, backend: str = "auto", threads: int | None = None) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"search backend must be one of {BACKENDS}, not {backend!r}")
+        if code_bits % 8:
+            raise ValueError(f"code length {code_bits} is not a whole number of bytes")
+        self.code_bits = code_bits
+        self.code_bytes = code_bits // 8
+        packed_codes = np.asarray(packed_codes, dtype=np.uint8).reshape(-1, self.code_bytes)
+        self.words = as_words(packed_codes, self.code_bytes)
+        self.threads = threads or default_threads()
+        if backend == "auto":
+            backend = "numpy"  # numpy is as fast here and keeps one copy of the codes; faiss on request
+        self.backend = backend
+        self._faiss = None
+        if backend == "faiss":
+            import faiss
+
+            self._faiss = faiss.IndexBinaryFlat(code_bits)
+            self._faiss.use_heap = False  # counting selection: ties come out in id order
+            if len(packed_codes):
+                self._faiss.add(np.ascontiguousarray(packed_codes))
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the codes (the faiss copy included when that backend is on)."""
+        return self.words.nbytes + (len(self) * self.code_bytes if self._faiss is not None else 0)
+
+    def packed(self, ids: np.ndarray | None = None) -> np.ndarray:
+        """Packed (·, q/8) codes of ``ids`` (all when None)."""
+        rows = self.words if ids is None else self.words[np.asarray(ids)]
+        return rows.view(np.uint8).reshape(len(rows), -1)[:, : self.code_bytes]
+
+    def _query_packed(self, queries: np.ndarray) -> np.ndarray:
+        queries = np.asarray(queries, dtype=np.uint8)
+        if queries.ndim == 1:
+            queries = queries[None]
+        if queries.shape[1] != self.code_bytes:
+            raise ValueError(f"query codes have {queries.shape[1] * 8} bits, the index has {self.code_bits}")
+        return np.ascontiguousarray(queries)
+
+    def topk(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(distances (Q, k) int32, ids (Q, k) int64)`` in (distance, file order) order."""
+        queries = self._query_packed(queries)
+        k = min(int(k), len(self))
+        if self._faiss is None:
+            return hamming_topk(as_words(queries, self.code_bytes), self.words, k, self.code_bits, self.threads)
+        if k <= 0:
+            return np.zeros((len(queries), 0), np.int32), np.zeros((len(queries), 0), np.int64)
+        dists, ids = self._faiss.search(queries, k)
+        return _sort_rows(dists.astype(np.int32), ids.astype(np.int64), k, len(self))
+
+    def within_radius(self, queries: np.ndarray, radius: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each query, ``(ids, distances)`` of every code at distance <= ``radius``."""
+        queries = self._query_packed(queries)
+        if self._faiss is None:
+            return hamming_radius(as_words(queries, self.code_bytes), self.words, int(radius), self.code_bits)
+        # faiss keeps distances strictly below its radius, hence + 1.
+        lims, dists, ids = self._faiss.range_search(queries, int(radius) + 1)
+        rows = np.repeat(np.arange(len(queries)), np.diff(lims.astype(np.int64)))
+        keep = dists <= radius
+        return _group_by_query(rows[keep], ids[keep], dists[keep], len(queries), len(self), self.code_bits)
+
+    def rerank(self, query_real: np.ndarray, ids: np.ndarray, dists: np.ndarray):
+        """Reorder one query's candidates by asymmetric distance, then Hamming, then file order.
+        Returns ``(ids, hamming distances, asymmetric distances)``."""
+        soft = asymmetric_distances(query_real, self.packed(ids), self.code_bits)
+        order = np.lexsort((ids, dists, soft))
+        return ids[order], dists[order], soft[order]
+
+    def search(self, queries: np.ndarray, k: int, query_real: np.ndarray | None = None, rerank_depth: int = 0):
+        """Top-k per query; with ``query_real`` (Q, q) and ``rerank_depth`` > 0 the best
+        ``max(k, rerank_depth)`` Hamming candidates are re-ranked asymmetrically first.
+
+        Returns ``(dists, ids, soft)``: lists of arrays per query; ``soft`` is None without re-ranking."""
+        queries = self._query_packed(queries)
+        if query_real is None or rerank_depth <= 0:
+            dists, ids = self.topk(queries, k)
+            return list(dists), list(ids), None
+        dists, ids = self.topk(queries, max(k, rerank_depth))
+        out_d, out_i, out_s = [], [], []
+        for row in range(len(queries)):
+            i, d, s = self.rerank(np.asarray(query_real)[row], ids[row], dists[row])
+            out_d.append(d[:k])
+            out_i.append(i[:k])
+            out_s.append(s[:k])
+        return out_d, out_i, out_s

@@ -1,0 +1,273 @@
+"""The on-disk index: one SQLite file per (indexed folder, model fingerprint).
+
+Why SQLite: one file, transactions, readable by any tool, and safe against a kill. The database is
+in WAL mode with ``synchronous=FULL``, and the indexer commits once per batch, so a process killed
+mid-index (SIGKILL, power loss) leaves every batch committed before the kill, and the next run
+continues from there. The schema carries a version (``PRAGMA user_version``) and is brought up to
+date by the migrations below; a file written by a newer app is refused, not damaged.
+
+Codes are stored packed (q/8 bytes a code, ``np.packbits`` order), never as floats. Paths are
+relative to the folder root, so a drive mounted under another letter or mount point still matches.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .. import paths
+
+SCHEMA_VERSION = 1
+DB_SUFFIX = ".sqlite"
+
+STATUS_OK = "ok"
+STATUS_ERROR = "error"
+
+
+class IndexStoreError(RuntimeError):
+    """An index file that cannot be used; the message names the file and what to do."""
+
+
+def _create_v1(db: sqlite3.Connection) -> None:
+    # Separate execute() calls, not executescript(), which would commit the migration's transaction.
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute(
+        """
+        CREATE TABLE files (
+            relpath      TEXT PRIMARY KEY NOT NULL,
+            size         INTEGER NOT NULL,
+            mtime_ns     INTEGER NOT NULL,
+            content_hash BLOB,
+            status       TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+            error        TEXT,
+            code         BLOB,
+            indexed_at   REAL NOT NULL,
+            CHECK ((status = 'ok') = (code IS NOT NULL))
+        )
+        """
+    )
+    db.execute("CREATE INDEX files_by_hash ON files (content_hash)")
+    db.execute("CREATE TABLE unreadable_dirs (relpath TEXT PRIMARY KEY, reason TEXT NOT NULL)")
+
+
+# MIGRATIONS[v] brings a database at schema version v to v + 1 (0 = a brand-new, empty file).
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _create_v1}
+
+
+def folder_key(folder: str | Path) -> str:
+    """The identity of an indexed folder: absolute and normalised, symlinks *not* resolved, so the
+    key is the same whether or not its drive is plugged in."""
+    return os.path.normcase(os.path.normpath(os.path.abspath(os.fspath(folder))))
+
+
+def indexes_dir() -> Path:
+    directory = paths.data_dir() / "indexes"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def db_path_for(folder: str | Path, fingerprint: str) -> Path:
+    """Where the index of ``folder`` under the model ``fingerprint`` lives. The folder's name is in
+    the file name for people browsing the data directory; the hash keeps two "Photos" folders apart."""
+    key = folder_key(folder)
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(key) or "root").strip("._")[:40] or "folder"
+    safe_fingerprint = re.sub(r"[^A-Za-z0-9]", "", fingerprint)[:32]
+    return indexes_dir() / f"{slug}-{digest}-{safe_fingerprint}{DB_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What the store knows of one file, enough to decide whether it must be read again."""
+
+    size: int
+    mtime_ns: int
+    status: str
+    content_hash: bytes | None
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One row to write: an encoded photo (``code`` set) or a skipped file (``error`` set)."""
+
+    relpath: str
+    size: int
+    mtime_ns: int
+    content_hash: bytes | None
+    code: bytes | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    relpath: str
+    reason: str
+    size: int
+    mtime_ns: int
+
+
+class IndexStore:
+    """An open index database. Not shared between threads: the indexer writes from one thread."""
+
+    def __init__(self, db_path: str | Path, *, create: bool = False) -> None:
+        self.path = Path(db_path)
+        if not create and not self.path.is_file():
+            raise IndexStoreError(f"{self.path}: no such index file")
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            mode = self.db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":  # e.g. a network file system without shared memory
+                self.db.execute("PRAGMA journal_mode = DELETE")
+            # FULL: a committed batch survives a power cut, not only a killed process.
+            self.db.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise IndexStoreError(
+                f"{self.path}: cannot be read as an index ({exc}); delete it and index the folder again"
+            ) from None
+
+    # -- schema -------------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise IndexStoreError(
+                f"{self.path}: written by a newer fph-desktop (index schema {version}, this one reads up to "
+                f"{SCHEMA_VERSION}); update fph-desktop, or delete the file to index the folder again"
+            )
+        while version < SCHEMA_VERSION:
+            with self.transaction():
+                MIGRATIONS[version](self.db)
+                version += 1
+                self.db.execute(f"PRAGMA user_version = {version}")
+
+    def transaction(self):
+        """``with store.transaction():`` one atomic unit (BEGIN IMMEDIATE … COMMIT / ROLLBACK)."""
+        return _Transaction(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "IndexStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- metadata -----------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def meta(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT key, value FROM meta"))
+
+    def set_meta(self, **values: object) -> None:
+        with self.transaction():
+            self.db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [(k, str(v)) for k, v in values.items()],
+            )
+
+    # -- files --------------------------------------------------------------------------------
+    def file_states(self) -> dict[str, FileState]:
+        return {
+            relpath: FileState(size, mtime_ns, status, content_hash)
+            for relpath, size, mtime_ns, status, content_hash in self.db.execute(
+                "SELECT relpath, size, mtime_ns, status, content_hash FROM files"
+            )
+        }
+
+    def codes_by_hash(self) -> dict[bytes, tuple[str, bytes]]:
+        """content hash -> (one relpath holding it, its packed code): lets a moved, copied or
+        merely touched file take its code without decoding it again."""
+        found: dict[bytes, tuple[str, bytes]] = {}
+        for content_hash, relpath, code in self.db.execute(
+            "SELECT content_hash, relpath, code FROM files WHERE status = 'ok' AND content_hash IS NOT NULL ORDER BY relpath"
+        ):
+            found.setdefault(bytes(content_hash), (relpath, bytes(code)))
+        return found
+
+    def write_records(self, records: Iterable[FileRecord]) -> None:
+        """Insert or replace ``records`` in one transaction (one indexer batch)."""
+        now = time.time()
+        rows = [
+            (
+                r.relpath, r.size, r.mtime_ns, r.content_hash,
+                STATUS_OK if r.code is not None else STATUS_ERROR,
+                None if r.code is not None else (r.error or "unknown error"),
+                r.code, now,
+            )
+            for r in records
+        ]
+        with self.transaction():
+            self.db.executemany(
+                "INSERT OR REPLACE INTO files (relpath, size, mtime_ns, content_hash, status, error, code, indexed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def delete_files(self, relpaths: Iterable[str]) -> int:
+        relpaths = list(relpaths)
+        with self.transaction():
+            self.db.executemany("DELETE FROM files WHERE relpath = ?", [(p,) for p in relpaths])
+        return len(relpaths)
+
+    def set_unreadable_dirs(self, dirs: Iterable[tuple[str, str]]) -> None:
+        with self.transaction():
+            self.db.execute("DELETE FROM unreadable_dirs")
+            self.db.executemany("INSERT OR REPLACE INTO unreadable_dirs (relpath, reason) VALUES (?, ?)", list(dirs))
+
+    def unreadable_dirs(self) -> list[tuple[str, str]]:
+        return list(self.db.execute("SELECT relpath, reason FROM unreadable_dirs ORDER BY relpath"))
+
+    def skipped_files(self) -> list[SkippedFile]:
+        return [
+            SkippedFile(*row)
+            for row in self.db.execute(
+                "SELECT relpath, error, size, mtime_ns FROM files WHERE status = 'error' ORDER BY relpath"
+            )
+        ]
+
+    def counts(self) -> tuple[int, int]:
+        """(photos with a code, files skipped with an error)."""
+        counts = dict(self.db.execute("SELECT status, COUNT(*) FROM files GROUP BY status"))
+        return counts.get(STATUS_OK, 0), counts.get(STATUS_ERROR, 0)
+
+    def load_codes(self, code_bytes: int) -> tuple[list[str], np.ndarray]:
+        """Every encoded photo in file order (relpath, byte order) and their packed codes as one
+        contiguous (N, code_bytes) uint8 array. File order is what breaks Hamming ties."""
+        relpaths: list[str] = []
+        blobs: list[bytes] = []
+        for relpath, code in self.db.execute("SELECT relpath, code FROM files WHERE status = 'ok' ORDER BY relpath"):
+            if len(code) != code_bytes:
+                raise IndexStoreError(
+                    f"{self.path}: the code of {relpath} has {len(code)} bytes, the model gives {code_bytes};"
+                    " delete the index and index the folder again"
+                )
+            relpaths.append(relpath)
+            blobs.append(code)
+        packed = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(relpaths), code_bytes).copy()
+        return relpaths, packed
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        else:
+            self.db.execute("ROLLBACK")

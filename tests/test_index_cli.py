@@ -1,0 +1,80 @@
+"""The headless `index` and `search` commands, driven through argparse as the main CLI will."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+from index_support import app_dirs, make_photos, one_torch_thread, tiny_model_path  # noqa: F401
+
+from fph_desktop.index.cli import register
+
+
+def run(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="fph-desktop")
+    register(parser.add_subparsers())
+    args = parser.parse_args([str(a) for a in argv])
+    return args.func(args)
+
+
+@pytest.fixture
+def photos(tmp_path):
+    folder = tmp_path / "Photos"
+    make_photos(folder, 6)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    return folder
+
+
+def test_index_then_search_json(app_dirs, photos, tiny_model_path, capsys):
+    assert run("index", photos, "--model", tiny_model_path, "--quiet") == 0
+    out = capsys.readouterr().out
+    assert "6 encoded" in out and "1 could not be read" in out
+    query = photos / "album1" / "img_001.jpg"
+    assert run("search", query, "--index", photos, "-k", 3, "--json") == 0  # model remembered
+    payload = json.loads(capsys.readouterr().out)
+    [q] = payload["queries"]
+    assert q["query"] == str(query) and q["error"] is None
+    assert [r["rank"] for r in q["results"]] == [1, 2, 3]
+    assert q["results"][0]["is_query"] and q["results"][0]["distance"] == 0
+    assert q["results"][0]["path"] == str(query)
+    assert payload["model"]["fingerprint"] and payload["offline"] is False
+
+
+def test_index_report_lists_skipped_files_with_reasons(app_dirs, photos, tiny_model_path, capsys):
+    run("index", photos, "--model", tiny_model_path, "--quiet")
+    capsys.readouterr()
+    assert run("index", photos, "--report", "--quiet") == 0
+    out = capsys.readouterr().out
+    assert "0 encoded" in out and "broken.jpg:" in out and "not an image" in out
+
+
+def test_index_without_model_explains_how_to_get_one(app_dirs, photos, capsys):
+    assert run("index", photos) == 2
+    assert "fph-desktop train --method itq" in capsys.readouterr().err
+
+
+def test_index_with_unreadable_model_names_the_file(app_dirs, photos, tmp_path, capsys):
+    bad = tmp_path / "bad.fph"
+    bad.write_bytes(b"")
+    assert run("index", photos, "--model", bad) == 2
+    assert str(bad) in capsys.readouterr().err
+
+
+def test_offline_folder_exit_status(app_dirs, photos, tiny_model_path, tmp_path, capsys):
+    run("index", photos, "--model", tiny_model_path, "--quiet")
+    photos.rename(tmp_path / "gone")
+    assert run("index", photos, "--quiet") == 3
+    assert "offline" in capsys.readouterr().out
+
+
+def test_search_before_any_index_says_what_to_do(app_dirs, tmp_path, capsys):
+    assert run("search", tmp_path / "q.jpg") == 2
+    assert "fph-desktop index" in capsys.readouterr().err
+
+
+def test_search_text_output_and_failed_query_status(app_dirs, photos, tiny_model_path, tmp_path, capsys):
+    run("index", photos, "--model", tiny_model_path, "--quiet")
+    capsys.readouterr()
+    assert run("search", photos / "album0" / "img_000.jpg", tmp_path / "missing.jpg", "-k", 2) == 1
+    captured = capsys.readouterr()
+    assert "(this photo)" in captured.out and "missing.jpg: no such file" in captured.err
