@@ -63,6 +63,7 @@ def run_app(argv: list[str] | None = None) -> int:
     from .main_window import MainWindow
 
     window = MainWindow()
+    app.aboutToQuit.connect(window.shutdown)  # quitting without closing the window (log-out) also stops the threads
     probe = os.environ.get("FPH_DESKTOP_LAUNCH_PROBE")
     if probe:
         _LaunchProbe(window, probe)

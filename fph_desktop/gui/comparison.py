@@ -43,7 +43,7 @@ class OverlayImage(QWidget):
         self.heat: QImage | None = None
         self.crop_box = (0.0, 0.0, 0.0, 0.0)
         self.opacity = 0.55
-        self.setMinimumSize(160, 160)
+        self.setMinimumSize(120, 120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_content(self, photo: QImage | None, heat: QImage | None, crop_box=(0.0, 0.0, 0.0, 0.0)) -> None:
@@ -159,6 +159,8 @@ class ComparisonView(QWidget):
             "The fused map is what the horizontal pyramid pools: the consensus of the low layers, aligned "
             "on one grid. Each low layer's own map shows what it responds to before fusion."
         )
+        self.layer.setMinimumContentsLength(8)
+        self.layer.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.layer.currentIndexChanged.connect(self._apply_layer)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)

@@ -77,6 +77,8 @@ class DropArea(QFrame):
         self.title = QLabel("<b>Drop photos here</b> to find look-alikes")
         self.hint = QLabel("or File › Open photos… (Ctrl+O), or paste an image (Ctrl+V)")
         self.hint.setObjectName("DropHint")
+        self.title.setWordWrap(True)
+        self.hint.setWordWrap(True)
         self.queries = QLabel()
         self.queries.setObjectName("Muted")
         self.queries.setWordWrap(True)

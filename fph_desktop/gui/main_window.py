@@ -556,9 +556,10 @@ class MainWindow(QMainWindow):
             self._update_model_label()
             self.modelReady.emit(result)
         elif kind in ("index", "open"):
-            self._set_index_state(result)
+            search_again = self._search_pending or (kind == "index" and bool(self.query_paths))
             self.status_label.setText(result.summary or "Index ready.")
-            if self._search_pending or (kind == "index" and self.query_paths):
+            self._set_index_state(result)
+            if search_again:
                 self.run_search()
         elif kind == "search":
             self.results.show_outcome(result)
@@ -645,6 +646,14 @@ class MainWindow(QMainWindow):
     # -- closing ----------------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
         """Cancel the running work and wait for the worker threads: the index keeps every whole batch."""
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Save the layout, cancel all work and wait for the threads. Safe to call more than once
+        (closing the window, then the application quitting)."""
+        if self._closing:
+            return
         self._closing = True
         if self._active:
             self.status_label.setText("Stopping the running work…")
@@ -656,4 +665,3 @@ class MainWindow(QMainWindow):
         self.jobs.shutdown()
         self.lookups.shutdown()
         self.thumbnails.shutdown()
-        event.accept()

@@ -11,10 +11,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPoint, QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QAbstractListModel, QItemSelectionModel, QModelIndex, QPoint, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QColor, QDesktopServices, QGuiApplication, QIcon, QImage, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel, QListView, QMenu, QSpinBox, QToolButton,
+    QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel, QListView, QMenu, QSizePolicy, QSpinBox, QToolButton,
     QVBoxLayout, QWidget,
 )
 
@@ -138,13 +138,16 @@ class ResultsPanel(QWidget):
         self.outcome = None
         self.view_selector = QComboBox()
         self.view_selector.setToolTip("Show the look-alikes of one query photo, or one ranking of all of them (sum of distances)")
-        self.view_selector.setMinimumContentsLength(18)
+        self.view_selector.setMinimumContentsLength(10)
         self.view_selector.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.view_selector.currentIndexChanged.connect(self._show_current)
         self.top_k = QSpinBox(minimum=1, maximum=500, value=top_k)
         self.top_k.setToolTip("How many look-alikes to show for each query")
         self.top_k.setAccessibleName("Results per query")
-        self.top_k.editingFinished.connect(self.optionsChanged)
+        # Typing "25" must not search for 2 first: wait until the value rests for a moment.
+        self._top_k_timer = QTimer(self, singleShot=True, interval=350)
+        self._top_k_timer.timeout.connect(self.optionsChanged)
+        self.top_k.valueChanged.connect(self._top_k_timer.start)
         self.hide_duplicates = QCheckBox("&Hide exact duplicates")
         self.hide_duplicates.setToolTip("Leave out the query photo itself and byte-identical copies of it")
         self.hide_duplicates.setChecked(hide_duplicates)
@@ -197,6 +200,7 @@ class ResultsPanel(QWidget):
             buttons.addWidget(button)
         self.summary = QLabel()
         self.summary.setObjectName("Muted")
+        self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the window
         buttons.insertWidget(0, self.summary)
 
         layout = QVBoxLayout(self)
@@ -276,9 +280,8 @@ class ResultsPanel(QWidget):
             self.empty.setText("No photos to show (all were hidden as duplicates of the query).")
         self.view.setVisible(bool(items))
         self.empty.setVisible(not items)
-        if items:
-            self.view.setCurrentIndex(self.model.index(0))
-            self.view.clearSelection()
+        if items:  # keyboard focus on the first result, nothing selected (selecting opens the comparison)
+            self.view.selectionModel().setCurrentIndex(self.model.index(0), QItemSelectionModel.SelectionFlag.NoUpdate)
         self._update_enabled()
 
     def query_for(self, path: str) -> str | None:
@@ -303,7 +306,7 @@ class ResultsPanel(QWidget):
     def select_row(self, row: int) -> None:
         index = self.model.index(row)
         self.view.setCurrentIndex(index)
-        self.view.selectionModel().select(index, self.view.selectionModel().SelectionFlag.ClearAndSelect)
+        self.view.selectionModel().select(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
 
     def _selection_changed(self, *_) -> None:
         self._update_enabled()
