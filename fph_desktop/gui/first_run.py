@@ -87,4 +87,3 @@ class FirstRunPanel(QFrame):
         )
         train_card.setToolTip(TRAIN_TOOLTIP)
         layout.addWidget(train_card)
-        layout.addStretch(1)
