@@ -45,6 +45,51 @@ def save(widget, path: Path, max_colors: int | None = None) -> None:
     print(f"wrote {path} ({path.stat().st_size // 1024} KB, {image.width()}x{image.height()})")
 
 
+def run_query(app, args, width: int, height: int, query: Path):
+    """A window with the pretrained choice, the index of ``--data``/train, the results of ``query``,
+    and the comparison with the best result of the query's own species."""
+    from fph_desktop.gui.main_window import MainWindow
+    from fph_desktop.gui.settings import CHOICE_PRETRAINED, AppSettings
+
+    settings = AppSettings()
+    settings.model_choice = CHOICE_PRETRAINED
+    settings.top_k = 18
+    settings.hide_duplicates = True
+    settings.overlay_opacity = 50
+    window = MainWindow(settings, start_background=False)
+    window.resize(width, height)
+    window.show()
+    states, failures, outcomes, shown = [], [], [], []
+    window.indexReady.connect(states.append)
+    window.jobFailed.connect(lambda kind, message: failures.append(f"{kind}: {message}"))
+    window.searchFinished.connect(outcomes.append)
+    window.comparisonShown.connect(shown.append)
+    started = time.monotonic()
+    window.index_folder(str(args.data / "train"))
+    wait_for(app, lambda: (states and states[-1].complete) or failures, 3600, "the index")
+    if failures:
+        raise SystemExit("; ".join(failures))
+    print(f"indexed: {states[-1].summary} ({time.monotonic() - started:.0f} s)")
+    window.set_queries([str(query)])
+    wait_for(app, lambda: outcomes or failures, 600, "the search")
+    grid = window.results
+    grid.view.grab()  # the view asks for thumbnails as it paints (lazy: only the visible ones)
+
+    def visible_thumbnails_loaded() -> bool:
+        rows = [r for r in range(grid.model.rowCount())
+                if grid.view.visualRect(grid.model.index(r)).intersects(grid.view.viewport().rect())]
+        return bool(rows) and all(grid.loader.cached(grid.model.items[r].path) is not None for r in rows)
+
+    wait_for(app, visible_thumbnails_loaded, 120, "thumbnails")
+    species = query.parent.name
+    same = [i for i, item in enumerate(grid.model.items) if f"/{species}/" in item.path.replace(os.sep, "/")]
+    grid.select_row(same[0] if same else 0)
+    wait_for(app, lambda: shown or failures, 600, "the comparison")
+    wait_for(app, lambda: window.drop_area.query_thumb.isVisible(), 60, "the query thumbnail")
+    app.processEvents()
+    return window, outcomes, shown
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "birds-dev")
@@ -59,12 +104,9 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     width, height = (int(v) for v in args.size.split("x"))
 
-    from PySide6.QtCore import Qt
-    from PySide6.QtGui import QGuiApplication
-
     from fph_desktop.gui.app import apply_theme, create_app
     from fph_desktop.gui.main_window import MainWindow
-    from fph_desktop.gui.settings import CHOICE_PRETRAINED, AppSettings
+    from fph_desktop.gui.settings import AppSettings
 
     app = create_app()
     fresh = Path(os.environ["FPH_DESKTOP_DATA_DIR"]) / "settings.ini"
@@ -79,54 +121,48 @@ def main() -> int:
     window.shutdown()
     window.deleteLater()
 
-    # 2. Pretrained backbone, index the train photos, query with a test photo.
-    settings = AppSettings()
-    settings.model_choice = CHOICE_PRETRAINED
-    settings.top_k = 18
-    settings.hide_duplicates = True
-    window = MainWindow(settings, start_background=False)
-    window.resize(width, height)
-    window.show()
-    states, failures = [], []
-    window.indexReady.connect(states.append)
-    window.jobFailed.connect(lambda kind, message: failures.append(f"{kind}: {message}"))
-    started = time.monotonic()
-    window.index_folder(str(args.data / "train"))
-    wait_for(app, lambda: (states and states[-1].complete) or failures, 3600, "the index")
-    if failures:
-        raise SystemExit("; ".join(failures))
-    print(f"indexed: {states[-1].summary} ({time.monotonic() - started:.0f} s)")
-
+    # 2. Pretrained backbone, index the train photos (fitting the codes first), query with a test photo.
     query = sorted((args.data / args.query).glob("*.jpg"))[0]
-    outcomes = []
-    window.searchFinished.connect(outcomes.append)
-    window.set_queries([str(query)])
-    wait_for(app, lambda: outcomes or failures, 600, "the search")
+    window, outcomes, shown = run_query(app, args, width, height, query)
     grid = window.results
-    wait_for(app, lambda: all(grid.loader.cached(item.path) is not None for item in grid.model.items[:12]), 120, "thumbnails")
     species = args.query.split("/")[-1]
-    same = [i for i, item in enumerate(grid.model.items) if f"/{species}/" in item.path.replace(os.sep, "/")]
+    same = [item for item in grid.model.items if f"/{species}/" in item.path.replace(os.sep, "/")]
     print(f"query {query.name}: {len(same)} of the top {len(grid.model.items)} are {species}")
-    shown = []
-    window.comparisonShown.connect(shown.append)
-    grid.select_row(same[0] if same else 0)
-    wait_for(app, lambda: shown or failures, 600, "the comparison")
-    window.comparison.opacity.setValue(60)
-    app.processEvents()
-    save(window, args.out / "main-window.png", 256)
-    save(window.comparison, args.out / "comparison.png")
+    save(window, args.out / "main-window.png")
+    save_comparison(window.comparison, args.out / "comparison.png")
 
-    # 3. One low layer's own map, then the dark theme.
+    # 3. One low layer's own map.
     window.comparison.layer.setCurrentIndex(window.comparison.layer.findData("C3"))
     app.processEvents()
-    save(window.comparison, args.out / "comparison-c3.png")
-    window.comparison.layer.setCurrentIndex(0)
-    QGuiApplication.styleHints().setColorScheme(Qt.ColorScheme.Dark)
+    save_comparison(window.comparison, args.out / "comparison-c3.png")
+    window.shutdown()
+    window.deleteLater()
+
+    # 4. The dark theme (offscreen has no system scheme to follow, so it is forced), same search.
+    from fph_desktop.gui import resources
+
+    resources.set_theme("dark")
     apply_theme(app)
-    app.processEvents()
-    save(window, args.out / "main-window-dark.png", 256)
+    window, outcomes, shown = run_query(app, args, width, height, query)
+    save(window, args.out / "main-window-dark.png")
     window.shutdown()
     return 0
+
+
+def save_comparison(view, path: Path) -> None:
+    """The comparison view down to its bit strip (the empty space below is left out)."""
+    from PySide6.QtCore import QRect
+
+    bottom = view.bit_strip.geometry().bottom() + 10
+    grabbed = view.grab(QRect(0, 0, view.width(), bottom))
+    tmp = path.with_suffix(".raw.png")
+    grabbed.save(str(tmp), "PNG")
+    from PIL import Image
+
+    with Image.open(tmp) as png:
+        png.convert("RGB").save(path, optimize=True)
+    tmp.unlink()
+    print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
 
 
 if __name__ == "__main__":

@@ -11,14 +11,29 @@ import sys
 import time
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 from . import resources
 
 
 def apply_theme(app: QApplication) -> None:
-    """Light or dark, following the system; called again when the system scheme changes."""
+    """Light or dark, following the system; called again when the system scheme changes. The
+    palette is set too, so what the stylesheet does not cover (scroll bars, arrows) matches."""
     resources.clear_icon_cache()
+    colours = resources.theme()
+    palette = QPalette()
+    for role, token in (
+        (QPalette.ColorRole.Window, "window"), (QPalette.ColorRole.WindowText, "text"), (QPalette.ColorRole.Base, "base"),
+        (QPalette.ColorRole.AlternateBase, "panel"), (QPalette.ColorRole.Text, "text"), (QPalette.ColorRole.Button, "button"),
+        (QPalette.ColorRole.ButtonText, "text"), (QPalette.ColorRole.Highlight, "accent"),
+        (QPalette.ColorRole.HighlightedText, "on_accent"), (QPalette.ColorRole.ToolTipBase, "panel"),
+        (QPalette.ColorRole.ToolTipText, "text"), (QPalette.ColorRole.PlaceholderText, "muted"), (QPalette.ColorRole.Mid, "border"),
+    ):
+        palette.setColor(role, QColor(colours[token]))
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(colours["muted"]))
+    app.setPalette(palette)
     app.setStyleSheet(resources.stylesheet())
 
 

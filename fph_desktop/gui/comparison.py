@@ -44,10 +44,23 @@ class OverlayImage(QWidget):
         self.crop_box = (0.0, 0.0, 0.0, 0.0)
         self.opacity = 0.55
         self.setMinimumSize(120, 120)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)  # as tall as the photo needs at this width, no empty bands
+        self.setSizePolicy(policy)
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        if self.photo is None or self.photo.isNull():
+            return max(120, width * 3 // 4)
+        return max(120, min(900, round(width * self.photo.height() / self.photo.width())))
 
     def set_content(self, photo: QImage | None, heat: QImage | None, crop_box=(0.0, 0.0, 0.0, 0.0)) -> None:
+        resized = (photo is None) != (self.photo is None) or (photo is not None and photo.size() != self.photo.size())
         self.photo, self.heat, self.crop_box = photo, heat, crop_box
+        if resized:
+            self.updateGeometry()
         self.update()
 
     def set_heat(self, heat: QImage | None) -> None:
@@ -151,6 +164,8 @@ class ComparisonView(QWidget):
         images.addWidget(self.match_view, 0, 1)
         images.addWidget(self.query_caption, 1, 0)
         images.addWidget(self.match_caption, 1, 1)
+        images.setAlignment(self.query_view, Qt.AlignmentFlag.AlignTop)
+        images.setAlignment(self.match_view, Qt.AlignmentFlag.AlignTop)
 
         self.layer = QComboBox()
         for key, label in LAYER_LABELS.items():
@@ -187,10 +202,12 @@ class ComparisonView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 0, 0, 0)
         layout.addWidget(self.title)
-        layout.addLayout(images, 1)
+        layout.addLayout(images)
+        layout.addSpacing(6)
         layout.addLayout(controls)
         layout.addWidget(self.bits_label)
         layout.addWidget(self.bit_strip)
+        layout.addStretch(1)
         self._apply_opacity(opacity)
 
     def show_loading(self, query: str, match: str) -> None:

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QSize, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QImage, QPixmap
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from . import resources
@@ -89,13 +89,28 @@ class DropArea(QFrame):
         text.addWidget(self.queries)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(16, 10, 16, 10)
+        self.query_thumb = QLabel()
+        self.query_thumb.setFixedSize(QSize(64, 64))
+        self.query_thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.query_thumb.hide()
         layout.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignVCenter)
         layout.addLayout(text, 1)
+        layout.addWidget(self.query_thumb, 0, Qt.AlignmentFlag.AlignVCenter)
 
     def show_queries(self, paths: list[str]) -> None:
         names = [Path(p).name for p in paths]
         more = f" and {len(names) - 6} more" if len(names) > 6 else ""
         self.queries.setText(("Query: " if len(names) == 1 else f"{len(names)} queries: ") + ", ".join(names[:6]) + more)
+
+    def set_query_image(self, image: QImage | None) -> None:
+        """A small picture of the (first) query, beside its name."""
+        if image is None or image.isNull():
+            self.query_thumb.hide()
+            return
+        pixmap = QPixmap.fromImage(image).scaled(self.query_thumb.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                                 Qt.TransformationMode.SmoothTransformation)
+        self.query_thumb.setPixmap(pixmap)
+        self.query_thumb.show()
 
     def _set_dragging(self, on: bool) -> None:
         self.setProperty("dragging", on)

@@ -120,6 +120,9 @@ class MainWindow(QMainWindow):
             runner.failed.connect(self._job_failed)
             runner.cancelled.connect(self._job_cancelled)
         self.thumbnails = ThumbnailLoader(parent=self)
+        self.thumbnails.ready.connect(
+            lambda path, image: self.drop_area.set_query_image(image) if self.query_paths[:1] == [path] else None
+        )
 
         self._build_actions()
         self._build_menus()
@@ -352,6 +355,8 @@ class MainWindow(QMainWindow):
 
     def _update_model_label(self) -> None:
         choice = self.settings.model_choice
+        # Once an index is open, the index label names its model and code length.
+        self.model_label.setVisible(self.index_state is None)
         if self.index_state is not None:
             text = self.index_state.model_description
         elif self.model_summary is not None:
@@ -379,8 +384,9 @@ class MainWindow(QMainWindow):
         else:
             self.choose_folder()
 
-    def index_folder(self, folder: str, batch_size: int = 32) -> int | None:
-        """Index (or update the index of) ``folder`` with the chosen model; returns the job id."""
+    def index_folder(self, folder: str, batch_size: int = 16) -> int | None:
+        """Index (or update the index of) ``folder`` with the chosen model; returns the job id.
+        Batches of 16 (the CLI uses 32) keep a cancel quick on a CPU: the indexer checks between batches."""
         choice = self.settings.model_choice
         if choice is None:
             self.show_first_run()
@@ -470,6 +476,9 @@ class MainWindow(QMainWindow):
     def set_queries(self, paths: list[str]) -> None:
         self.query_paths = list(paths)
         self.drop_area.show_queries(self.query_paths)
+        self.drop_area.set_query_image(self.thumbnails.cached(self.query_paths[0]) if self.query_paths else None)
+        if self.query_paths:
+            self.thumbnails.request(self.query_paths[0])
         self.comparison.clear()
         self.run_search()
 
@@ -575,6 +584,9 @@ class MainWindow(QMainWindow):
             self.searchFinished.emit(result)
         elif kind == "compare":
             self.comparison.show_comparison(result)
+            self.status_label.setText(
+                f"{Path(result.match.path).name}: {result.distance} of {result.code_bits} bits differ from the query."
+            )
             self.comparisonShown.emit(result)
         elif kind == "skipped":
             SkippedDialog(self.index_state.folder if self.index_state else "", result, self).open()

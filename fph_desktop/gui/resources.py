@@ -7,6 +7,7 @@ SVGs drawn in one colour (``#ICON``) that is replaced by the theme's icon colour
 from __future__ import annotations
 
 import json
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -30,8 +31,20 @@ def resources_dir() -> Path:
     )
 
 
+_override: str | None = None
+
+
+def set_theme(name: str | None) -> None:
+    """Force "light" or "dark" (``None`` or "system": follow the system). ``FPH_DESKTOP_THEME`` sets it too."""
+    global _override
+    _override = name if name in ("light", "dark") else None
+
+
 def system_is_dark() -> bool:
     """Follow the system: Qt's colour-scheme hint where the platform gives one, else the palette."""
+    forced = _override or os.environ.get("FPH_DESKTOP_THEME")
+    if forced in ("light", "dark"):
+        return forced == "dark"
     app = QGuiApplication.instance()
     if app is None:
         return False

@@ -11,11 +11,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractListModel, QItemSelectionModel, QModelIndex, QPoint, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QColor, QDesktopServices, QGuiApplication, QIcon, QImage, QKeySequence, QPainter, QPixmap
+from PySide6.QtCore import QAbstractListModel, QItemSelectionModel, QModelIndex, QPoint, QRect, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import (
+    QAction, QColor, QDesktopServices, QFont, QFontMetrics, QGuiApplication, QIcon, QImage, QKeySequence, QPainter, QPen, QPixmap,
+)
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel, QListView, QMenu, QSizePolicy, QSpinBox, QToolButton,
-    QVBoxLayout, QWidget,
+    QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel, QListView, QMenu, QSizePolicy, QSpinBox, QStyle,
+    QStyledItemDelegate, QStyleOptionViewItem, QToolButton, QVBoxLayout, QWidget,
 )
 
 from . import resources
@@ -105,6 +107,58 @@ class ResultsModel(QAbstractListModel):
         self._thumbnail_ready(path, QImage())
 
 
+class ResultDelegate(QStyledItemDelegate):
+    """One tile: the thumbnail centred in a fixed box, a distance badge on it, rank and file name
+    (elided) under it, so every tile has the same size and the distance is readable at a glance."""
+
+    PAD = 6
+    TEXT_LINES = 1
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+        line = option.fontMetrics.height()
+        return QSize(THUMB_SIDE + 2 * self.PAD, THUMB_SIDE + 2 * self.PAD + line + 4)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        colours = resources.theme()
+        rect = option.rect.adjusted(2, 2, -2, -2)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)
+        if selected or hovered:
+            painter.setPen(QPen(QColor(colours["accent"]), 2) if selected else Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(colours["selection"] if selected else colours["hover"]))
+            painter.drawRoundedRect(rect, 8, 8)
+        box = QRect(rect.x() + self.PAD - 2, rect.y() + self.PAD - 2, THUMB_SIDE, THUMB_SIDE)
+        pixmap = index.data(Qt.ItemDataRole.DecorationRole)
+        if isinstance(pixmap, QPixmap) and not pixmap.isNull():
+            scaled = pixmap.size().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(0, 0, scaled.width(), scaled.height())
+            target.moveCenter(box.center())
+            painter.drawPixmap(target, pixmap)
+            badge_anchor = target.topLeft()
+        else:
+            badge_anchor = box.topLeft()
+        distance = index.data(DistanceRole)
+        badge_text = f"d {distance}"
+        font = QFont(option.font)
+        font.setBold(True)
+        painter.setFont(font)
+        metrics = QFontMetrics(font)
+        badge = QRect(badge_anchor.x() + 4, badge_anchor.y() + 4, metrics.horizontalAdvance(badge_text) + 12, metrics.height() + 2)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(colours["accent"]))
+        painter.drawRoundedRect(badge, badge.height() / 2, badge.height() / 2)
+        painter.setPen(QColor(colours["on_accent"]))
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, badge_text)
+        painter.setFont(option.font)
+        painter.setPen(QColor(colours["text"]))
+        text_rect = QRect(rect.x() + 4, box.bottom() + 4, rect.width() - 8, option.fontMetrics.height())
+        label = f"{index.row() + 1}. {Path(index.data(PathRole)).name}"
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter, option.fontMetrics.elidedText(label, Qt.TextElideMode.ElideMiddle, text_rect.width()))
+        painter.restore()
+
+
 def reveal_in_file_manager(path: str) -> None:
     """Show ``path`` selected in the platform's file manager (its folder, where selecting is not possible)."""
     if sys.platform == "win32":
@@ -174,9 +228,9 @@ class ResultsPanel(QWidget):
         self.view.setMovement(QListView.Movement.Static)
         self.view.setUniformItemSizes(True)
         self.view.setIconSize(QSize(THUMB_SIDE, THUMB_SIDE))
-        self.view.setGridSize(QSize(THUMB_SIDE + 24, THUMB_SIDE + 52))
+        self.view.setItemDelegate(ResultDelegate(self.view))
         self.view.setSpacing(4)
-        self.view.setWordWrap(True)
+        self.view.setMouseTracking(True)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._context_menu)

@@ -257,19 +257,20 @@ class Comparison:
         return len(self.differing_bits)
 
 
-# A perceptual dark-to-bright colour ramp (close to "inferno"): stops at 0, .25, .5, .75, 1.
-_RAMP = ((0, 0, 4), (87, 16, 110), (188, 55, 84), (249, 142, 9), (252, 255, 164))
+# The usual heat-map ramp (blue, cyan, green, yellow, red) at stops 0, .25, .5, .75, 1: low responses
+# read as cool, high ones as hot, and the view's opacity slider blends it with the photo.
+_RAMP = ((30, 60, 200), (20, 190, 230), (60, 200, 90), (250, 220, 40), (230, 40, 30))
 
 
 def colorize(heat) -> Any:
-    """(H, W) 0..1 to (H, W, 4) uint8 RGBA; weak responses are more transparent, so the photo shows."""
+    """(H, W) 0..1 to (H, W, 4) uint8 RGBA (opaque; the view sets the opacity)."""
     import numpy as np
 
     heat = np.clip(np.asarray(heat, dtype=np.float32), 0, 1)
     stops = np.linspace(0, 1, len(_RAMP))
     rgb = np.stack([np.interp(heat, stops, [c[i] for c in _RAMP]) for i in range(3)], axis=-1)
-    alpha = 255 * (0.15 + 0.85 * heat)
-    return np.concatenate([rgb, alpha[..., None]], axis=-1).astype(np.uint8)
+    alpha = np.full(heat.shape + (1,), 255, dtype=np.float32)
+    return np.concatenate([rgb, alpha], axis=-1).astype(np.uint8)
 
 
 def _side(encoder, path: str, display_side: int = 900) -> Side:
