@@ -252,14 +252,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
     if not argv:
+        # The app first: building the parser imports the model registry (torch), which the window
+        # must not wait for.
         try:
             from .gui.app import run_app
         except ImportError:
-            parser.print_help()
+            build_parser().print_help()
             return 0
         return run_app()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
         parser.print_help()

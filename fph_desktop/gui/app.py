@@ -1,0 +1,86 @@
+"""``run_app()``: the entry point of the desktop app (``fph-desktop`` with no arguments).
+
+The window is shown before anything heavy is imported: this module and everything it imports at
+module level use only PySide6 and the standard library; torch is imported by the first worker job.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+from . import resources
+
+
+def apply_theme(app: QApplication) -> None:
+    """Light or dark, following the system; called again when the system scheme changes. The
+    palette is set too, so what the stylesheet does not cover (scroll bars, arrows) matches."""
+    resources.clear_icon_cache()
+    colours = resources.theme()
+    palette = QPalette()
+    for role, token in (
+        (QPalette.ColorRole.Window, "window"), (QPalette.ColorRole.WindowText, "text"), (QPalette.ColorRole.Base, "base"),
+        (QPalette.ColorRole.AlternateBase, "panel"), (QPalette.ColorRole.Text, "text"), (QPalette.ColorRole.Button, "button"),
+        (QPalette.ColorRole.ButtonText, "text"), (QPalette.ColorRole.Highlight, "accent"),
+        (QPalette.ColorRole.HighlightedText, "on_accent"), (QPalette.ColorRole.ToolTipBase, "panel"),
+        (QPalette.ColorRole.ToolTipText, "text"), (QPalette.ColorRole.PlaceholderText, "muted"), (QPalette.ColorRole.Mid, "border"),
+    ):
+        palette.setColor(role, QColor(colours[token]))
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(colours["muted"]))
+    app.setPalette(palette)
+    app.setStyleSheet(resources.stylesheet())
+
+
+def create_app(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        QCoreApplication.setOrganizationName("fph-desktop")
+        QCoreApplication.setApplicationName("fph-desktop")
+        app = QApplication(sys.argv[:1] if argv is None else argv)
+        app.setApplicationDisplayName("fph-desktop")
+        app.setStyle("Fusion")  # the same look on every platform; the stylesheet refines it
+    apply_theme(app)
+    app.styleHints().colorSchemeChanged.connect(lambda *_: apply_theme(app))
+    return app
+
+
+class _LaunchProbe(QObject):
+    """For ``benchmarks/launch_time.py``: when ``FPH_DESKTOP_LAUNCH_PROBE`` names a file, write the
+    wall-clock times of the window's first show and first paint (and whether torch was loaded by
+    then), then close the window."""
+
+    def __init__(self, window, target: str) -> None:
+        super().__init__(window)
+        self.target = target
+        self.record: dict = {}
+        window.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        kind = event.type()
+        if kind == QEvent.Type.Show and "shown" not in self.record:
+            self.record["shown"] = time.time()
+        elif kind == QEvent.Type.Paint and "painted" not in self.record:
+            self.record.update(painted=time.time(), torch_loaded_at_paint="torch" in sys.modules)
+            with open(self.target, "w", encoding="utf-8") as handle:
+                json.dump(self.record, handle)
+            QTimer.singleShot(0, obj.close)
+        return False
+
+
+def run_app(argv: list[str] | None = None) -> int:
+    app = create_app(argv)
+    from .main_window import MainWindow
+
+    window = MainWindow()
+    app.aboutToQuit.connect(window.shutdown)  # quitting without closing the window (log-out) also stops the threads
+    probe = os.environ.get("FPH_DESKTOP_LAUNCH_PROBE")
+    if probe:
+        _LaunchProbe(window, probe)
+    window.show()
+    return app.exec()

@@ -1,0 +1,169 @@
+"""Render the app with real results from birds-dev into PNGs for the README (docs/screenshots/).
+
+Runs the real window offscreen (or under Xvfb) and drives it the way a person would: choose the
+pretrained backbone, index birds-dev's train photos (the unsupervised codes are fitted on them
+first, as in the app), drop a test photo of a species, select a result of the same species, and
+grab the window. The model and index are kept in ``--work`` so a second run takes seconds.
+
+    QT_QPA_PLATFORM=offscreen python packaging/screenshots.py [--data DIR] [--out docs/screenshots]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def wait_for(app, condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def save(widget, path: Path, max_colors: int | None = None) -> None:
+    """Grab ``widget`` into a PNG; photos make big PNGs, so the palette is reduced when asked."""
+    from PIL import Image
+
+    image = widget.grab().toImage()
+    tmp = path.with_suffix(".raw.png")
+    image.save(str(tmp), "PNG")
+    with Image.open(tmp) as png:
+        png = png.convert("RGB")
+        if max_colors:
+            png = png.quantize(colors=max_colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG)
+        png.save(path, optimize=True)
+    tmp.unlink()
+    print(f"wrote {path} ({path.stat().st_size // 1024} KB, {image.width()}x{image.height()})")
+
+
+def run_query(app, args, width: int, height: int, query: Path):
+    """A window with the pretrained choice, the index of ``--data``/train, the results of ``query``,
+    and the comparison with the best result of the query's own species."""
+    from fph_desktop.gui.main_window import MainWindow
+    from fph_desktop.gui.settings import CHOICE_PRETRAINED, AppSettings
+
+    settings = AppSettings()
+    settings.model_choice = CHOICE_PRETRAINED
+    settings.top_k = 18
+    settings.hide_duplicates = True
+    settings.overlay_opacity = 50
+    window = MainWindow(settings, start_background=False)
+    window.resize(width, height)
+    window.show()
+    states, failures, outcomes, shown = [], [], [], []
+    window.indexReady.connect(states.append)
+    window.jobFailed.connect(lambda kind, message: failures.append(f"{kind}: {message}"))
+    window.searchFinished.connect(outcomes.append)
+    window.comparisonShown.connect(shown.append)
+    started = time.monotonic()
+    window.index_folder(str(args.data / "train"))
+    wait_for(app, lambda: (states and states[-1].complete) or failures, 3600, "the index")
+    if failures:
+        raise SystemExit("; ".join(failures))
+    print(f"indexed: {states[-1].summary} ({time.monotonic() - started:.0f} s)")
+    window.set_queries([str(query)])
+    wait_for(app, lambda: outcomes or failures, 600, "the search")
+    grid = window.results
+    grid.view.grab()  # the view asks for thumbnails as it paints (lazy: only the visible ones)
+
+    def visible_thumbnails_loaded() -> bool:
+        rows = [r for r in range(grid.model.rowCount())
+                if grid.view.visualRect(grid.model.index(r)).intersects(grid.view.viewport().rect())]
+        return bool(rows) and all(grid.loader.cached(grid.model.items[r].path) is not None for r in rows)
+
+    wait_for(app, visible_thumbnails_loaded, 120, "thumbnails")
+    species = query.parent.name
+    same = [i for i, item in enumerate(grid.model.items) if f"/{species}/" in item.path.replace(os.sep, "/")]
+    grid.select_row(same[0] if same else 0)
+    wait_for(app, lambda: shown or failures, 600, "the comparison")
+    wait_for(app, lambda: window.drop_area.query_thumb.isVisible(), 60, "the query thumbnail")
+    app.processEvents()
+    return window, outcomes, shown
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "birds-dev")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "fph-desktop-screenshots")
+    parser.add_argument("--query", default="test/017.Cardinal", help="class folder of the query photo, relative to --data")
+    parser.add_argument("--size", default="1360x860")
+    args = parser.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["FPH_DESKTOP_DATA_DIR"] = str(args.work / "data")
+    os.environ["FPH_DESKTOP_CACHE_DIR"] = str(args.work / "cache")
+    args.out.mkdir(parents=True, exist_ok=True)
+    width, height = (int(v) for v in args.size.split("x"))
+
+    from fph_desktop.gui.app import apply_theme, create_app
+    from fph_desktop.gui.main_window import MainWindow
+    from fph_desktop.gui.settings import AppSettings
+
+    app = create_app()
+    fresh = Path(os.environ["FPH_DESKTOP_DATA_DIR"]) / "settings.ini"
+    fresh.unlink(missing_ok=True)
+
+    # 1. First run: the three ways forward.
+    window = MainWindow(AppSettings(), start_background=False)
+    window.resize(width, height)
+    window.show()
+    app.processEvents()
+    save(window, args.out / "first-run.png", 256)
+    window.shutdown()
+    window.deleteLater()
+
+    # 2. Pretrained backbone, index the train photos (fitting the codes first), query with a test photo.
+    query = sorted((args.data / args.query).glob("*.jpg"))[0]
+    window, outcomes, shown = run_query(app, args, width, height, query)
+    grid = window.results
+    species = args.query.split("/")[-1]
+    same = [item for item in grid.model.items if f"/{species}/" in item.path.replace(os.sep, "/")]
+    print(f"query {query.name}: {len(same)} of the top {len(grid.model.items)} are {species}")
+    save(window, args.out / "main-window.png")
+    save_comparison(window.comparison, args.out / "comparison.png")
+
+    # 3. One low layer's own map.
+    window.comparison.layer.setCurrentIndex(window.comparison.layer.findData("C3"))
+    app.processEvents()
+    save_comparison(window.comparison, args.out / "comparison-c3.png")
+    window.shutdown()
+    window.deleteLater()
+
+    # 4. The dark theme (offscreen has no system scheme to follow, so it is forced), same search.
+    from fph_desktop.gui import resources
+
+    resources.set_theme("dark")
+    apply_theme(app)
+    window, outcomes, shown = run_query(app, args, width, height, query)
+    save(window, args.out / "main-window-dark.png")
+    window.shutdown()
+    return 0
+
+
+def save_comparison(view, path: Path) -> None:
+    """The comparison view down to its bit strip (the empty space below is left out)."""
+    from PySide6.QtCore import QRect
+
+    bottom = view.bit_strip.geometry().bottom() + 10
+    grabbed = view.grab(QRect(0, 0, view.width(), bottom))
+    tmp = path.with_suffix(".raw.png")
+    grabbed.save(str(tmp), "PNG")
+    from PIL import Image
+
+    with Image.open(tmp) as png:
+        png.convert("RGB").save(path, optimize=True)
+    tmp.unlink()
+    print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

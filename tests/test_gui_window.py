@@ -1,0 +1,287 @@
+"""The desktop app driven for real: the main window, its worker threads, real drops, a real index
+of a small real photo folder (with a corrupt file), searches and the comparison view."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from conftest import make_tiny_birds  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+WAIT_MS = 60_000
+
+
+@pytest.fixture
+def photo_folder(tmp_path, tiny_birds) -> Path:
+    """27 real bird photos in class sub-folders plus one corrupt JPEG."""
+    folder = tmp_path / "photos"
+    shutil.copytree(tiny_birds, folder)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG" + b"\0" * 64)
+    return folder
+
+
+def _make_window(qtbot, model_file=None, start_background=False):
+    from fph_desktop.gui.app import create_app
+    from fph_desktop.gui.main_window import MainWindow
+    from fph_desktop.gui.settings import CHOICE_FILE, AppSettings
+
+    create_app()
+    settings = AppSettings()
+    if model_file is not None:
+        settings.model_choice = CHOICE_FILE
+        settings.model_path = str(model_file)
+        settings.hide_duplicates = False
+    window = MainWindow(settings, start_background=start_background)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+@pytest.fixture
+def window(qtbot, tiny_model_file):
+    window = _make_window(qtbot, tiny_model_file)
+    yield window
+    window.close()
+    assert window.jobs.thread.isFinished() and window.lookups.thread.isFinished()
+
+
+def _index(qtbot, window, folder, **kwargs):
+    with qtbot.waitSignal(window.indexReady, timeout=WAIT_MS) as blocker:
+        window.index_folder(str(folder), **kwargs)
+    return blocker.args[0]
+
+
+def _drop(widget, paths):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPointF(widget.rect().center())
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted(), "the drop area refused a drag of local files"
+    drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, drop)
+
+
+def test_importing_the_app_and_showing_the_window_does_not_load_torch(tmp_path):
+    probe = tmp_path / "probe.json"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", FPH_DESKTOP_LAUNCH_PROBE=str(probe),
+               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    code = "import sys, fph_desktop.gui.app as app; assert 'torch' not in sys.modules, 'imported torch'; sys.exit(app.run_app())"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads(probe.read_text())
+    assert record["torch_loaded_at_paint"] is False
+
+
+def test_first_run_offers_three_ways_and_remembers_the_choice(qtbot):
+    from fph_desktop.gui.main_window import PAGE_FIRST_RUN, PAGE_MAIN
+    from fph_desktop.gui.settings import CHOICE_PRETRAINED, AppSettings
+
+    window = _make_window(qtbot)
+    assert window.pages.currentIndex() == PAGE_FIRST_RUN
+    panel = window.first_run
+    assert panel.pretrained_button.isEnabled() and panel.file_button.isEnabled()
+    assert not panel.train_button.isEnabled() and "training wizard" in panel.train_button.toolTip()
+    assert not window.train_action.isEnabled() and "training wizard" in window.train_action.toolTip()
+    qtbot.mouseClick(panel.pretrained_button, Qt.MouseButton.LeftButton)
+    assert window.pages.currentIndex() == PAGE_MAIN
+    assert AppSettings().model_choice == CHOICE_PRETRAINED
+    window.close()
+    again = _make_window(qtbot)
+    assert again.pages.currentIndex() == PAGE_MAIN
+    again.close()
+
+
+def test_loading_a_damaged_weights_file_says_what_is_wrong(qtbot, window, tmp_path):
+    bad = tmp_path / "damaged.fph"
+    bad.write_bytes(b"not a model")
+    with qtbot.waitSignal(window.jobFailed, timeout=WAIT_MS) as blocker:
+        window.use_model_file(str(bad))
+    kind, message = blocker.args
+    assert kind == "model" and "damaged.fph" in message
+    assert window.banner.isVisible() and "damaged.fph" in window.banner.text.text()
+
+
+def test_index_shows_the_folder_and_lists_the_corrupt_file_as_skipped(qtbot, window, photo_folder):
+    state = _index(qtbot, window, photo_folder)
+    assert state.photos == 27 and state.skipped == 1 and state.complete
+    label = window.index_label.text()
+    assert "photos" in label and "16 bits" in label and 'href="skipped"' in label and "1 skipped" in label
+    with qtbot.waitSignal(window.lookups.finished, timeout=WAIT_MS):
+        window.index_label.linkActivated.emit("skipped")
+    from fph_desktop.gui.main_window import SkippedDialog
+
+    qtbot.waitUntil(lambda: any(isinstance(w, SkippedDialog) and w.isVisible() for w in window.findChildren(SkippedDialog)))
+    dialog = next(w for w in window.findChildren(SkippedDialog) if w.isVisible())
+    rows = [(dialog.tree.topLevelItem(i).text(0), dialog.tree.topLevelItem(i).text(1)) for i in range(dialog.tree.topLevelItemCount())]
+    assert len(rows) == 1 and rows[0][0] == "broken.jpg" and rows[0][1]
+    dialog.close()
+    assert str(photo_folder) in window.settings.recent_folders
+
+
+def test_dropping_photos_searches_and_the_query_itself_comes_first(qtbot, window, photo_folder, tmp_path):
+    _index(qtbot, window, photo_folder)
+    query = sorted(photo_folder.glob("*/*/*.jpg"))[3]
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    with qtbot.waitSignal(window.searchFinished, timeout=WAIT_MS) as blocker:
+        _drop(window.drop_area, [query, notes])
+    outcome = blocker.args[0]
+    assert window.banner.isVisible() and "notes.txt" in window.banner.text.text() and "not a photo" in window.banner.text.text()
+    assert [Path(q.query) for q in outcome.queries] == [query]
+    hits = outcome.queries[0].hits
+    assert Path(hits[0].path) == query and hits[0].distance == 0
+    assert len(hits) == window.results.top_k.value()
+    assert window.results.model.rowCount() == len(hits)
+    assert window.results.view.isVisible()
+
+    # Hiding exact duplicates leaves the query photo out.
+    with qtbot.waitSignal(window.searchFinished, timeout=WAIT_MS) as blocker:
+        window.results.hide_duplicates.setChecked(True)
+    hits = blocker.args[0].queries[0].hits
+    assert all(Path(h.path) != query for h in hits) and blocker.args[0].queries[0].hidden == 1
+
+
+def test_selecting_a_result_shows_both_photos_with_the_activation_overlay(qtbot, window, photo_folder):
+    _index(qtbot, window, photo_folder)
+    query = sorted(photo_folder.glob("*/*/*.jpg"))[0]
+    with qtbot.waitSignal(window.searchFinished, timeout=WAIT_MS):
+        window.set_queries([str(query)])
+    with qtbot.waitSignal(window.comparisonShown, timeout=WAIT_MS) as blocker:
+        window.results.select_row(1)
+    comparison = blocker.args[0]
+    assert Path(comparison.query.path) == query
+    assert comparison.match.path == window.results.model.items[1].path
+    assert comparison.distance == window.results.model.items[1].distance
+    view = window.comparison
+    assert view.query_view.has_overlay() and view.match_view.has_overlay()
+    assert f"of {comparison.code_bits} bits differ" in view.bits_label.text()
+    view.opacity.setValue(0)
+    plain = view.query_view.grab().toImage()
+    view.opacity.setValue(100)
+    overlaid = view.query_view.grab().toImage()
+    assert plain != overlaid, "the heat map did not change the picture"
+    view.layer.setCurrentIndex(view.layer.findData("C2"))
+    c2 = view.query_view.grab().toImage()
+    assert c2 != overlaid, "switching to one low layer's map did not change the overlay"
+
+
+def test_several_queries_give_per_query_results_and_a_combined_ranking(qtbot, window, photo_folder):
+    _index(qtbot, window, photo_folder)
+    queries = [str(p) for p in sorted(photo_folder.glob("*/*/*.jpg"))[:2]]
+    with qtbot.waitSignal(window.searchFinished, timeout=WAIT_MS) as blocker:
+        _drop(window.drop_area, queries)
+    outcome = blocker.args[0]
+    assert len(outcome.queries) == 2 and outcome.combined
+    for hit in outcome.combined:
+        assert hit.distance == sum(hit.per_query)
+    assert [h.distance for h in outcome.combined] == sorted(h.distance for h in outcome.combined)
+    selector = window.results.view_selector
+    assert selector.count() == 3
+    selector.setCurrentIndex(2)
+    assert window.results.model.items[0].distance == outcome.combined[0].distance
+
+
+def test_pasting_an_image_from_the_clipboard_searches_with_it(qtbot, window, photo_folder):
+    _index(qtbot, window, photo_folder)
+    QGuiApplication.clipboard().setImage(QImage(str(sorted(photo_folder.glob("*/*/*.jpg"))[5])))
+    with qtbot.waitSignal(window.searchFinished, timeout=WAIT_MS) as blocker:
+        window.paste_action.trigger()
+    outcome = blocker.args[0]
+    assert outcome.queries[0].query.endswith(".png") and outcome.queries[0].error is None
+    assert outcome.queries[0].hits
+
+
+def test_cancel_mid_index_keeps_a_usable_index_that_resumes(qtbot, window, photo_folder):
+    from fph_desktop.index.indexer import BatchCommitted
+
+    # Cancel right after the first committed batch, from the worker thread itself (direct
+    # connection), so the point of the cancel does not depend on how fast this machine is.
+    def cancel_after_first_batch(job_id, partial):
+        if isinstance(partial, BatchCommitted):
+            window.jobs.cancel(kind="index")
+
+    window.jobs._executor.partial.connect(cancel_after_first_batch, Qt.ConnectionType.DirectConnection)
+    with qtbot.waitSignal(window.jobCancelled, timeout=WAIT_MS):
+        window.index_folder(str(photo_folder), batch_size=2)
+    window.jobs._executor.partial.disconnect(cancel_after_first_batch)
+    state = window.index_state
+    assert state is not None and not state.complete
+    assert 0 < state.photos < 27
+    assert "incomplete" in window.index_label.text()
+    assert "cancelled" in window.status_label.text().lower()
+    indexed = sorted(p for p in photo_folder.rglob("*.jpg") if p.name != "broken.jpg")
+    with qtbot.waitSignal(window.searchFinished, timeout=WAIT_MS) as blocker:
+        window.set_queries([str(indexed[0])])
+    assert blocker.args[0].queries[0].hits  # searchable at once
+    state = _index(qtbot, window, photo_folder)
+    assert state.photos == 27 and state.skipped == 1 and state.complete
+
+
+def test_closing_the_window_while_indexing_stops_the_threads_and_keeps_the_index(qtbot, tiny_model_file, photo_folder):
+    from fph_desktop.index import Library
+    from fph_desktop.index.indexer import BatchCommitted
+
+    window = _make_window(qtbot, tiny_model_file)
+    first_batch = []
+    window.jobs._executor.partial.connect(
+        lambda job_id, p: first_batch.append(p) if isinstance(p, BatchCommitted) else None, Qt.ConnectionType.DirectConnection
+    )
+    window.index_folder(str(photo_folder), batch_size=2)
+    qtbot.waitUntil(lambda: bool(first_batch), timeout=WAIT_MS)
+    window.close()
+    assert window.jobs.thread.isFinished() and window.lookups.thread.isFinished()
+    library = Library.open(photo_folder, tiny_model_file, create=False)
+    assert 0 < len(library) <= 27
+    library.update()
+    assert len(library) == 27
+
+
+def test_event_loop_keeps_beating_while_indexing(qtbot, tiny_model_file, tmp_path):
+    """The issue's heartbeat check: a 10 ms QTimer runs while a folder is indexed in the worker;
+    the longest gap between beats must stay under 200 ms."""
+    folder = make_tiny_birds(tmp_path / "more-birds", classes=6, train=14, test=4, side=96)
+    window = _make_window(qtbot, tiny_model_file)
+    beats: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: beats.append(time.perf_counter()))
+    timer.start()
+    try:
+        state = _index(qtbot, window, folder, batch_size=8)
+    finally:
+        timer.stop()
+        window.close()
+    assert state.photos == 6 * 18
+    gaps = [b - a for a, b in zip(beats, beats[1:])]
+    worst = max(gaps)
+    print(f"\nheartbeat: {len(beats)} beats over {beats[-1] - beats[0]:.2f} s of indexing {state.photos} photos; max gap {worst * 1000:.0f} ms")
+    assert len(beats) > 10
+    assert worst < 0.2, f"the event loop stalled for {worst * 1000:.0f} ms"
+
+
+def test_settings_and_window_geometry_survive_a_restart(qtbot, tiny_model_file):
+    window = _make_window(qtbot, tiny_model_file)
+    window.resize(780, 620)
+    window.results.top_k.setValue(7)
+    window.comparison.opacity.setValue(30)
+    window.close()
+    again = _make_window(qtbot)
+    assert (again.width(), again.height()) == (780, 620)
+    assert again.results.top_k.value() == 7
+    assert again.comparison.opacity.value() == 30
+    again.close()
