@@ -257,9 +257,10 @@ def main(argv: list[str] | None = None) -> int:
         # must not wait for.
         try:
             from .gui.app import run_app
-        except ImportError:
+        except ImportError as exc:
+            print(f"fph-desktop: the desktop app cannot start ({exc}); the headless commands still work:", file=sys.stderr)
             build_parser().print_help()
-            return 0
+            return 1
         return run_app()
     parser = build_parser()
     args = parser.parse_args(argv)

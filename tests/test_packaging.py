@@ -1,0 +1,17 @@
+"""The install ships every subpackage and the GUI's resources."""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_subpackage_is_listed_for_the_wheel():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "fph_desktop").rglob("__init__.py")
+    }
+    assert found <= set(config["packages"]), f"add to pyproject packages: {sorted(found - set(config['packages']))}"
+    mapped = config["package-dir"]["fph_desktop.gui.resources_data"]
+    assert (ROOT / mapped / "style.qss").is_file() and list((ROOT / mapped / "icons").glob("*.svg"))
