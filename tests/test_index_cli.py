@@ -78,3 +78,23 @@ def test_search_text_output_and_failed_query_status(app_dirs, photos, tiny_model
     assert run("search", photos / "album0" / "img_000.jpg", tmp_path / "missing.jpg", "-k", 2) == 1
     captured = capsys.readouterr()
     assert "(this photo)" in captured.out and "missing.jpg: no such file" in captured.err
+
+
+def test_search_hides_copies_of_the_query_and_ranks_queries_combined(app_dirs, photos, tiny_model_path, capsys):
+    import shutil
+
+    query = photos / "album1" / "img_001.jpg"
+    shutil.copy(query, photos / "album1" / "copy_of_001.jpg")
+    run("index", photos, "--model", tiny_model_path, "--quiet")
+    capsys.readouterr()
+    other = photos / "album1" / "img_004.jpg"
+    assert run("search", query, other, "--index", photos, "-k", 4, "--hide-duplicates", "--combined", "--json") == 0
+    payload = json.loads(capsys.readouterr().out)
+    first, second = payload["queries"]
+    assert first["hidden"] == 2  # the query itself and its byte-identical copy
+    assert all(r["relpath"] not in ("album1/img_001.jpg", "album1/copy_of_001.jpg") for r in first["results"])
+    combined = payload["combined"]
+    assert [r["distance"] for r in combined] == sorted(r["distance"] for r in combined)
+    assert all(r["distance"] == sum(r["per_query"]) for r in combined)
+    # Photos hidden for either query stay out of the combined ranking.
+    assert {r["relpath"] for r in combined}.isdisjoint({"album1/img_001.jpg", "album1/copy_of_001.jpg", "album1/img_004.jpg"})

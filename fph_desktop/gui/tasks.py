@@ -1,10 +1,6 @@
 """The jobs the app's workers run: thin, Qt-free calls into the core, returning plain data for the
 views. Each takes a :class:`~fph_desktop.progress.Progress` first. torch and the index are imported
 inside the functions, so importing this module stays cheap.
-
-Two small pieces of result shaping live here because the core has no home for them yet (see the
-GUI note): hiding byte-identical copies of a query, and the combined ranking of several queries
-(sum of Hamming distances).
 """
 from __future__ import annotations
 
@@ -15,7 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..index.ranking import Hit, QueryHits, SearchOutcome, search_many
 from ..progress import Progress
+
+__all__ = ["Hit", "QueryHits", "SearchOutcome"]  # result types the views use, from the core
 
 HEATMAP_LAYERS = ("fused", "C2", "C3", "C4")
 
@@ -159,78 +158,11 @@ def skipped_files(progress: Progress, library) -> list[Skipped]:
 
 
 # -- search --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Hit:
-    path: str
-    relpath: str
-    distance: int  # Hamming distance (combined: the sum over the queries)
-    per_query: tuple[int, ...] = ()  # combined ranking: each query's distance
-
-
-@dataclass
-class QueryHits:
-    query: str
-    hits: list[Hit]
-    error: str | None = None
-    hidden: int = 0  # results hidden as the query itself or a byte-identical copy
-
-
-@dataclass
-class SearchOutcome:
-    queries: list[QueryHits]
-    combined: list[Hit] | None = None
-    code_bits: int = 0
-    database_size: int = 0
-
-
-def _content_hash(path: str | Path) -> bytes | None:
-    try:
-        with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").digest()
-    except OSError:
-        return None
-
-
 def search(
     progress: Progress, library, queries: Sequence[str], k: int = 24, hide_duplicates: bool = True,
     combined: bool = False,
 ) -> SearchOutcome:
-    """The ``k`` nearest indexed photos of each query; with ``combined`` also one ranking of the whole
-    index by the sum of each query's distance (ties keep the first query's order)."""
-    size = len(library)
-    if size == 0:
-        raise ValueError(f"the index of {library.folder} holds no photos yet; index the folder first")
-    progress.set_status(f"Searching {size} photos…")
-    depth = size if combined else min(size, k + (8 if hide_duplicates else 0))
-    raw = library.search_images(list(queries), k=depth, progress=progress)
-    progress.check()
-    out = SearchOutcome([], code_bits=library.encoder.code_bits, database_size=size)
-    for query, result in zip(queries, raw):
-        hits, hidden = [], 0
-        digest = _content_hash(query) if hide_duplicates else None
-        for r in result.results:
-            if hide_duplicates and (r.is_query or (r.distance == 0 and digest is not None and _content_hash(r.path) == digest)):
-                hidden += 1
-                continue
-            hits.append(Hit(str(r.path), r.relpath, r.distance))
-        out.queries.append(QueryHits(str(query), hits if combined else hits[:k], result.error, hidden))
-    if combined:
-        usable = [q for q in out.queries if q.error is None]
-        totals: dict[str, list] = {}
-        for qi, q in enumerate(usable):
-            for h in q.hits:
-                entry = totals.setdefault(h.relpath, [h.path, [None] * len(usable)])
-                entry[1][qi] = h.distance
-        # Photos hidden for one query (the query itself) are left out of the combined ranking too.
-        ranked = [
-            Hit(path, relpath, sum(d), tuple(d))
-            for relpath, (path, d) in totals.items() if all(x is not None for x in d)
-        ]
-        ranked.sort(key=lambda h: h.distance)  # stable: ties keep the first query's ranking order
-        out.combined = ranked[:k]
-        for q in out.queries:
-            q.hits = q.hits[:k]
-    return out
+    return search_many(library, queries, k, hide_duplicates, combined, progress)
 
 
 # -- comparison ----------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..progress import Progress
 from .library import ITQ_HINT, Library, NoModelError, list_indexes, read_index_info
+from .ranking import SearchOutcome, search_many
 from .store import DB_SUFFIX, IndexStoreError, folder_key
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_OFFLINE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -52,6 +53,8 @@ def register(subparsers) -> None:
     search.add_argument("--radius", type=int, default=None, help="instead of the k nearest: every photo within this Hamming distance")
     search.add_argument("--rerank", type=int, default=0, metavar="N", help="re-rank the N best Hamming candidates by asymmetric distance")
     search.add_argument("--backend", choices=("auto", "numpy", "faiss"), default="auto", help="search backend")
+    search.add_argument("--hide-duplicates", action="store_true", help="leave out each query itself and byte-identical copies of it")
+    search.add_argument("--combined", action="store_true", help="also one ranking for all queries together (sum of their distances)")
     search.add_argument("--json", action="store_true", help="machine-readable output")
     search.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     search.set_defaults(func=run_search)
@@ -154,6 +157,11 @@ def run_search(args: argparse.Namespace) -> int:
     if len(library) == 0:
         _error(f"the index of {library.folder} holds no photos yet; run `fph-desktop index {library.folder}`")
         return EXIT_USAGE
+    if args.hide_duplicates or args.combined:
+        if args.radius is not None or args.rerank:
+            _error("--hide-duplicates and --combined work with -k, not with --radius or --rerank")
+            return EXIT_USAGE
+        return _print_outcome(search_many(library, [str(p) for p in args.images], args.k, args.hide_duplicates, args.combined), args.json)
     if args.radius is not None:
         results = library.within_radius(args.images, args.radius)
     else:
@@ -203,6 +211,35 @@ def run_search(args: argparse.Namespace) -> int:
     for r in results:
         if r.error:
             _error(r.error)
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def _print_outcome(outcome: SearchOutcome, as_json: bool) -> int:
+    def hits(rows):
+        return [{"rank": i + 1, "distance": h.distance, "per_query": list(h.per_query) or None, "relpath": h.relpath,
+                 "path": h.path} for i, h in enumerate(rows)]
+
+    if as_json:
+        payload = {
+            "queries": [{"query": q.query, "error": q.error, "hidden": q.hidden, "results": hits(q.hits)} for q in outcome.queries],
+            "combined": hits(outcome.combined) if outcome.combined is not None else None,
+        }
+        json.dump(payload, sys.stdout, indent=2)
+        print()
+    else:
+        for q in outcome.queries:
+            print(f"{q.query}:" + (f"  ({q.hidden} exact duplicates hidden)" if q.hidden else ""))
+            if q.error:
+                print(f"  cannot search: {q.error}")
+            for i, h in enumerate(q.hits):
+                print(f"  {i + 1:3d}  d={h.distance:<3d}  {h.path}")
+        if outcome.combined is not None:
+            print("combined (sum of distances):")
+            for i, h in enumerate(outcome.combined):
+                print(f"  {i + 1:3d}  d={h.distance:<4d} {list(h.per_query)}  {h.path}")
+    failed = [q for q in outcome.queries if q.error]
+    for q in failed:
+        _error(q.error)
     return EXIT_PARTIAL if failed else EXIT_OK
 
 
