@@ -61,7 +61,7 @@ def main() -> int:
     parser.add_argument("--bits", type=int, nargs="+", default=[16, 32, 48, 64])
     parser.add_argument("--variants", nargs="+", default=["itq", "vertical", "full"], choices=["itq", *VARIANTS])
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--loss", default="triplet")
+    parser.add_argument("--loss", default="softmax", choices=["softmax", "triplet", "dpsh"])
     parser.add_argument("--optimizer", default="auto")
     parser.add_argument("--lr", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)

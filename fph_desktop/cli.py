@@ -85,7 +85,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                        help="fast: frozen backbone on cached features (CPU); full: fine-tune all (GPU); auto picks")
     group.add_argument("--epochs", type=int, default=0, help="0: the mode's default")
     group.add_argument("--steps-per-epoch", type=int, default=0)
-    group.add_argument("--loss", choices=["triplet", "dpsh", "softmax"], default="triplet")
+    group.add_argument("--loss", choices=["triplet", "dpsh", "softmax"], default="softmax",
+                       help="softmax over the codes (default; best on validation), triplet (the reading's), or DPSH")
     group.add_argument("--optimizer", choices=["auto", "sgd", "adamw"], default="auto",
                        help="auto: AdamW in fast mode, SGD (momentum 0.9) for full fine-tuning")
     group.add_argument("--lr", type=float, default=0.0, help="0: 1e-3 for AdamW, 0.01 for SGD")

@@ -25,7 +25,9 @@ class TrainConfig:
     backbone_lr_ratio: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    loss: str = "triplet"
+    # The reading's default is the triplet loss; on birds-dev (fast mode, Lite0, 48 bits) softmax over u
+    # reached validation mAP 0.91 against 0.86 for triplet in the same 30 epochs, so it is the default.
+    loss: str = "softmax"
     quant_weight: float = 0.1
     aux_weight: float = 1.0
     val_fraction: float = 0.1
