@@ -60,10 +60,12 @@ def main() -> int:
     parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--bits", type=int, nargs="+", default=[16, 32, 48, 64])
     parser.add_argument("--variants", nargs="+", default=["itq", "vertical", "full"], choices=["itq", *VARIANTS])
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=0, help="0: the fast mode's default")
     parser.add_argument("--loss", default="softmax", choices=["softmax", "triplet", "dpsh"])
     parser.add_argument("--optimizer", default="auto")
     parser.add_argument("--lr", type=float, default=0.0)
+    parser.add_argument("--weight-decay", type=float, default=None, help="default: TrainConfig's")
+    parser.add_argument("--head-dropout", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "quality.json"))
     args = parser.parse_args()
@@ -89,8 +91,10 @@ def main() -> int:
                 extra = {}
             else:
                 config = TrainConfig(
-                    data=args.data, model=FPHConfig(backbone=args.backbone, code_bits=bits, **VARIANTS[variant]), mode="fast",
-                    epochs=args.epochs, loss=args.loss, optimizer=args.optimizer, lr=args.lr, seed=args.seed,
+                    data=args.data, mode="fast", epochs=args.epochs, loss=args.loss, optimizer=args.optimizer, lr=args.lr,
+                    seed=args.seed,
+                    model=FPHConfig(backbone=args.backbone, code_bits=bits, head_dropout=args.head_dropout, **VARIANTS[variant]),
+                    **({} if args.weight_decay is None else {"weight_decay": args.weight_decay}),
                 )
                 history = []
                 with tempfile.TemporaryDirectory() as tmp:

@@ -47,7 +47,8 @@ class TrainConfig:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}")
 
     def epochs_for(self, mode: str) -> int:
-        return self.epochs or 30
+        """Fast mode: 25 epochs keep birds-dev (750 photos) inside 10 minutes on 2 CPU cores."""
+        return self.epochs or (25 if mode == "fast" else 30)
 
     def optimizer_for(self, mode: str) -> tuple[str, float]:
         """The reading's SGD suits fine-tuning; on frozen features AdamW reached a higher validation
