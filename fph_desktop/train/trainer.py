@@ -148,6 +148,8 @@ def train(
     stays in ``run_dir`` and a later call with ``resume=True`` continues from it.
     """
     progress = progress or silent()
+    if config.model.method != "fph":
+        raise TrainingError("only FPH is trained this way; ITQ is fitted with fit_itq_model")
     started = time.monotonic()
     world = _Distributed(config.device)
     device = world.device
@@ -165,8 +167,6 @@ def train(
     labels = torch.tensor([item.label for item in train_items])
 
     model = build_model(config.model, config.backbone_weights)
-    if config.model.method != "fph":
-        raise TrainingError("only FPH is trained this way; ITQ is fitted with fit_itq_model")
     preprocessing = model_preprocessing(model)
     loss_fn = HashLoss(config.loss, config.model.code_bits, len(dataset.classes), config.quant_weight, config.aux_weight)
     epochs = config.epochs_for(mode)
