@@ -15,6 +15,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
+from ..fileio import atomic_write
+
 THUMB_SIDE = 160
 
 
@@ -49,10 +51,8 @@ def make_thumbnail(path: str, side: int = THUMB_SIDE) -> QImage:
             return image
     photo = open_image(path, side)
     photo.thumbnail((side, side))
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".{os.getpid()}.part")
-    photo.save(tmp, "JPEG", quality=85)
-    os.replace(tmp, cached)
+    with atomic_write(cached) as handle:
+        photo.save(handle, "JPEG", quality=85)
     image = QImage(str(cached))
     if image.isNull():
         raise ImageError(path, "thumbnail could not be read back")

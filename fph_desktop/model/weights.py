@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import torch
 from torch import nn
 
 from .. import __version__
+from ..fileio import atomic_write
 from .backbones import BACKBONES
 from .config import FPHConfig
 from .preprocessing import Preprocessing
@@ -104,16 +103,10 @@ def save_weights(path: str | Path, model: nn.Module, class_names=(), training: d
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     )
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": info.to_json(), "state_dict": state}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_write(path) as handle:
             torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise OSError(exc.errno, f"could not write weights file {path}: {exc.strerror or exc}") from exc
     return info
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -17,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..data.photos import PhotoDataset
+from ..fileio import atomic_write
 from ..model.backbones import Backbone
 from ..model.preprocessing import Preprocessing
 from ..progress import Progress, silent
@@ -107,6 +107,5 @@ class StageCache:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    with atomic_write(path) as handle:
+        handle.write(json.dumps(data).encode())

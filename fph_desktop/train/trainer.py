@@ -24,6 +24,7 @@ from ..data.layouts import LabelledDataset, load_labelled_folder, split_validati
 from ..data.photos import PhotoDataset
 from ..data.sampler import PKBatchSampler
 from ..device import describe_device, select_device
+from ..fileio import atomic_write
 from ..evaluation.evaluate import encode_paths, metrics_for_codes
 from ..evaluation.metrics import hamming_distance_matrix, mean_average_precision
 from ..model import build_model
@@ -110,12 +111,10 @@ def _seed_everything(seed: int) -> None:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".part")
     try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
+        with atomic_write(path) as handle:
+            torch.save(obj, handle)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise TrainingError(f"could not write checkpoint {path}: {exc.strerror or exc}; free some disk space and resume") from exc
 
 
