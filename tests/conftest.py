@@ -62,3 +62,14 @@ def tiny_model_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "tiny.fph"
     save_weights(path, model, ["a", "b"], {"note": "random init for tests"})
     return path
+
+
+@pytest.fixture(autouse=True)
+def collect_cycles_in_the_main_thread():
+    """Once a worker layer exists, automatic cycle collection is off (see gui/gc_guard.py) and its
+    timer only runs inside an event loop; tests that never spin one are collected here instead."""
+    yield
+    import gc
+
+    if not gc.isenabled():
+        gc.collect()

@@ -105,3 +105,31 @@ def test_shutdown_waits_for_the_thread_even_with_work_running(qtbot, qapp):
     assert runner.thread.isFinished()
     with pytest.raises(RuntimeError):
         runner.submit("index", job)
+
+
+def test_cyclic_garbage_is_collected_in_the_gui_thread_not_by_a_busy_worker(qtbot, runner):
+    """A closed widget caught in a reference cycle must never be destroyed by a worker thread (Qt
+    crashes, as CI once did while a model loaded): cycles wait for the GUI thread's collector."""
+    import gc
+
+    gui_thread = threading.get_ident()
+    freed_in = []
+
+    class Cycle:
+        def __init__(self):
+            self.me = self
+
+        def __del__(self):
+            freed_in.append(threading.get_ident())
+
+    kept = []
+
+    def allocate_a_lot(progress):
+        kept.append([[i] for i in range(50_000)])  # survivors cross every threshold, as a model load does
+
+    gc.collect()
+    Cycle()
+    with qtbot.waitSignal(runner.finished, timeout=20_000):
+        runner.submit("alloc", allocate_a_lot)
+    qtbot.waitUntil(lambda: bool(freed_in), timeout=10_000)
+    assert freed_in == [gui_thread]

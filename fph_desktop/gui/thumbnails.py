@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
 from ..fileio import atomic_write
+from . import gc_guard
 
 THUMB_SIDE = 160
 
@@ -87,6 +88,7 @@ class ThumbnailLoader(QObject):
 
     def __init__(self, side: int = THUMB_SIDE, threads: int = 2, memory_items: int = 600, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        gc_guard.install()  # its pool threads run Python code too
         self.side = side
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(threads)

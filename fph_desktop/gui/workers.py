@@ -25,6 +25,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from ..progress import Cancelled, Progress
+from . import gc_guard
 
 _job_ids = itertools.count(1)
 
@@ -117,6 +118,7 @@ class JobRunner(QObject):
 
     def __init__(self, name: str = "fph-worker", parent: QObject | None = None) -> None:
         super().__init__(parent)
+        gc_guard.install()  # before any Python code runs in the new thread
         self._lock = threading.Lock()
         self._queue: deque[Job] = deque()
         self._current: Job | None = None
