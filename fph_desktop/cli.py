@@ -33,7 +33,7 @@ class _ProgressPrinter:
             print(f"\r  {done}/{total}", end="", file=sys.stderr, flush=True)
 
     def _partial(self, record) -> None:
-        if self.quiet or not isinstance(record, dict) or "epoch" not in record:
+        if self.quiet or not isinstance(record, dict) or record.get("kind") != "epoch":
             return
         print(
             f"epoch {record['epoch']}/{record['epochs']}  loss {record['loss']:.4f}  val mAP {record['val_map']:.4f}  "

@@ -19,6 +19,7 @@ from fph_desktop.model.encoder import Encoder
 from fph_desktop.model.weights import load_weights, save_weights
 from fph_desktop.progress import Cancelled, Progress
 from fph_desktop.train.config import TrainConfig
+from fph_desktop.train.runs import interrupted_runs
 from fph_desktop.train.trainer import TrainingError, train
 from fph_desktop.train.unsupervised import fit_itq_model
 
@@ -35,10 +36,13 @@ def tiny_config(data: Path, **overrides) -> TrainConfig:
 
 
 def test_fast_mode_trains_saves_and_reports(tiny_birds, tmp_path):
-    epochs_seen = []
-    progress = Progress(on_partial=epochs_seen.append)
+    reports = []
+    progress = Progress(on_partial=reports.append)
     result = train(tiny_config(tiny_birds), tmp_path / "birds.fph", tmp_path / "run", progress)
+    epochs_seen = [r for r in reports if r["kind"] == "epoch"]
     assert [r["epoch"] for r in epochs_seen] == [1, 2] and all(0 <= r["val_map"] <= 1 for r in epochs_seen)
+    steps = [r for r in reports if r["kind"] == "step"]
+    assert steps and steps[0]["step"] == 1 and all(np.isfinite(r["loss"]) for r in steps)  # the live loss curve's points
     model, info = load_weights(tmp_path / "birds.fph")
     summary = info.training
     assert summary["mode"] == "fast" and summary["epochs"] == 2 and summary["train_images"] + summary["validation_images"] == 18
@@ -55,15 +59,21 @@ def test_cancel_keeps_the_last_epoch_and_resume_finishes_the_run(tiny_birds, tmp
     progress_partial = []
 
     def cancel_after_first_epoch(record):
-        progress_partial.append(record)
-        progress.cancel()
+        if record["kind"] == "epoch":
+            progress_partial.append(record)
+            progress.cancel()
 
     progress._on_partial = cancel_after_first_epoch
     with pytest.raises(Cancelled):
         train(config, tmp_path / "m.fph", tmp_path / "run", progress)
     assert (tmp_path / "run" / "last.pt").is_file() and not (tmp_path / "m.fph").exists()
+    # An app started later finds the run and can offer to resume it.
+    [record] = interrupted_runs(tmp_path)
+    assert (record.run_dir, record.epoch, record.epochs, record.config) == (tmp_path / "run", 1, 3, config)
+    assert "stopped after epoch 1 of 3" in record.describe()
     result = train(config, tmp_path / "m.fph", tmp_path / "run", Progress())
     assert result.resumed_from_epoch == 1 and [r["epoch"] for r in result.history] == [1, 2, 3]
+    assert interrupted_runs(tmp_path) == []
     assert result.history[0] == progress_partial[0]
     with pytest.raises(TrainingError, match="different run"):
         train(tiny_config(tiny_birds, epochs=3, lr=0.2), tmp_path / "m.fph", tmp_path / "run")
@@ -95,6 +105,33 @@ def test_errors_a_user_can_meet_say_what_to_do(tiny_birds, tmp_path):
         extra.unlink()
     with pytest.raises(TrainingError, match=rf"too few training images in {lonely.name} \(1\).*at least 2"):
         train(tiny_config(thin), tmp_path / "x.fph", tmp_path / "r2")
+
+
+def test_gpu_out_of_memory_and_a_full_disk_end_in_a_next_step_and_lose_no_training(tiny_birds, tmp_path, monkeypatch):
+    from fph_desktop.train import trainer as trainer_module
+    from fph_desktop.train.losses import HashLoss
+
+    config = tiny_config(tiny_birds, epochs=1)
+    real_forward = HashLoss.forward
+
+    def out_of_memory(self, *args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(HashLoss, "forward", out_of_memory)
+    with pytest.raises(TrainingError, match="GPU ran out of memory; lower 'classes per batch'.*fast CPU mode"):
+        train(config, tmp_path / "m.fph", tmp_path / "run")
+    monkeypatch.setattr(HashLoss, "forward", real_forward)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(trainer_module, "save_weights", disk_full)
+    with pytest.raises(TrainingError, match="No space left on device; free some disk space and resume"):
+        train(config, tmp_path / "m.fph", tmp_path / "run")
+    assert [r.epoch for r in interrupted_runs(tmp_path)] == [1]
+    monkeypatch.undo()
+    result = train(config, tmp_path / "m.fph", tmp_path / "run")  # only saves: the epoch is not trained again
+    assert result.resumed_from_epoch == 1 and load_weights(tmp_path / "m.fph")[1].training["epochs"] == 1
 
 
 def test_two_ranks_under_torchrun_end_with_identical_weights(tiny_birds, tmp_path):
@@ -143,3 +180,15 @@ def test_cli_train_then_eval_prints_a_table_and_writes_json(tiny_birds, tmp_path
     assert results["queries"] == 9 and results["database"] == 18 and len(results["pr_curve"]) == 17
     assert cli_main(["encode", "--model", str(out), str(next(tiny_birds.glob("test/*/*.jpg")))]) == 0
     assert len(capsys.readouterr().out.split()[0]) == 4  # 16 bits = 4 hex digits
+
+
+def test_duration_estimate_is_measured_here_and_counts_the_one_off_feature_pass(tiny_birds):
+    from fph_desktop.train.estimate import estimate_training, format_duration
+
+    estimate = estimate_training(tiny_config(tiny_birds, epochs=4), train_images=1200, test_images=600)
+    assert estimate.mode == "fast" and estimate.epochs == 4 and estimate.device.startswith("CPU")
+    assert estimate.steps_per_epoch == round(1200 * (1 - 0.34)) // 6
+    assert 0 < estimate.epoch_seconds and 0 < estimate.features_seconds and 0 < estimate.test_seconds
+    assert estimate.total_seconds == pytest.approx(estimate.features_seconds + 4 * estimate.epoch_seconds + estimate.test_seconds)
+    assert "to compute the backbone's features once, then 4 epochs of" in estimate.describe()
+    assert [format_duration(s) for s in (0.4, 59, 61, 600, 3725)] == ["0 s", "59 s", "1 min 01 s", "10 min", "1 h 02 min"]

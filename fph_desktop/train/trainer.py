@@ -4,6 +4,7 @@ after a crash or a cancel, and keeps the checkpoint that scores best on a valida
 out of train: the test split is touched once, at the end, to report."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -35,6 +36,7 @@ from ..progress import Progress, silent
 from .config import TrainConfig
 from .feature_cache import StageCache
 from .losses import HashLoss
+from .runs import runs_dir, write_record
 
 CHECKPOINT_FORMAT = "fph-desktop-checkpoint"
 
@@ -56,7 +58,7 @@ class TrainResult:
 def default_run_dir(config: TrainConfig) -> Path:
     """Same config, same folder: that is what makes "resume" find an interrupted run."""
     key = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
-    return paths.data_dir() / "runs" / f"{Path(config.data).name or 'data'}-{key}"
+    return runs_dir() / f"{Path(config.data).name or 'data'}-{key}"
 
 
 def check_trainable(dataset: LabelledDataset) -> None:
@@ -133,6 +135,22 @@ def _amp_context(device: torch.device, enabled: bool):
     return torch.autocast(device.type, enabled=False), None
 
 
+def _explain_gpu_memory_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except torch.cuda.OutOfMemoryError as exc:
+            torch.cuda.empty_cache()
+            raise TrainingError(
+                "the GPU ran out of memory; lower 'classes per batch' or the image size, or train in the fast "
+                "CPU mode, then resume (the last finished epoch is kept)"
+            ) from exc
+
+    return wrapper
+
+
+@_explain_gpu_memory_errors
 def train(
     config: TrainConfig,
     output: str | Path,
@@ -144,7 +162,11 @@ def train(
     """Train, checkpointing into ``run_dir`` every epoch; write the best model to ``output``.
 
     Raises :class:`~fph_desktop.progress.Cancelled` on a cancel: the last finished epoch's checkpoint
-    stays in ``run_dir`` and a later call with ``resume=True`` continues from it.
+    stays in ``run_dir`` and a later call with ``resume=True`` continues from it. Running out of GPU
+    memory ends in a :class:`TrainingError` that says what to lower.
+
+    ``progress.partial`` receives ``{"kind": "step", ...}`` with the latest loss a few times a second
+    and ``{"kind": "epoch", ...}`` after every epoch (its loss, validation mAP and time).
     """
     progress = progress or silent()
     if config.model.method != "fph":
@@ -240,6 +262,7 @@ def train(
     resumed_from = start_epoch
     if world.main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        write_record(run_dir, config, output, start_epoch, epochs, "running")
 
     def encode(indices: list[int], items) -> np.ndarray:
         if cache is not None:
@@ -254,6 +277,7 @@ def train(
         return encode_paths(model, preprocessing, [items[j].path for j in indices], device, config.batch_size_eval, config.workers)
 
     step = start_epoch * len(sampler)
+    last_step_report = 0.0
     for epoch in range(start_epoch, epochs):
         epoch_started = time.monotonic()
         progress.set_status(f"Epoch {epoch + 1} of {epochs}")
@@ -284,6 +308,9 @@ def train(
             losses.append(float(loss.detach()))
             step += 1
             progress.set_progress(step, total_steps)
+            if time.monotonic() - last_step_report >= 0.25:
+                last_step_report = time.monotonic()
+                progress.partial({"kind": "step", "step": step, "steps": total_steps, "epoch": epoch + 1, "loss": losses[-1]})
             progress.check()
 
         train_seconds = time.monotonic() - epoch_started
@@ -294,7 +321,7 @@ def train(
             val_map = float(mean_average_precision(distances, labels[val_idx].numpy(), labels[fit_idx].numpy()))
         score = val_map if val_idx else float(epoch)
         record = {
-            "epoch": epoch + 1, "epochs": epochs, "loss": float(np.mean(losses)) if losses else float("nan"),
+            "kind": "epoch", "step": step, "epoch": epoch + 1, "epochs": epochs, "loss": float(np.mean(losses)) if losses else float("nan"),
             "val_map": val_map, "seconds": round(time.monotonic() - epoch_started, 2),
             "train_seconds": round(train_seconds, 3), "images": len(losses) * sampler.p * sampler.k,
             "lr": optimizer.param_groups[0]["lr"],
@@ -314,6 +341,7 @@ def train(
                 },
                 last_path,
             )
+            write_record(run_dir, config, output, epoch + 1, epochs, "running")
         progress.partial(dict(record))
         world.barrier()
 
@@ -343,7 +371,11 @@ def train(
     if world.main:
         progress.set_status(f"Saving {output}")
         model.cpu()
-        info = save_weights(output, model, dataset.classes, summary)
+        try:
+            info = save_weights(output, model, dataset.classes, summary)
+        except OSError as exc:
+            raise TrainingError(f"{exc.strerror or exc}; free some disk space and resume: the trained model is kept and only needs saving") from exc
+        write_record(run_dir, config, output, epochs, epochs, "finished")
     world.barrier()
     return TrainResult(output, info, history, test_metrics, resumed_from, run_dir)
 

@@ -1,0 +1,108 @@
+"""How long a training run will take here, measured rather than guessed: a few timed steps of the
+same model on this device, scaled by the run's image and step counts. Random weights, since timing
+does not depend on them and a missing ImageNet download must not stop an estimate."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ..device import describe_device, select_device
+from ..model import build_model
+from ..model.backbones import STAGES
+from .config import TrainConfig
+from .losses import HashLoss
+
+
+@dataclass
+class Estimate:
+    mode: str
+    device: str
+    epochs: int
+    steps_per_epoch: int
+    features_seconds: float  # fast mode: the one-off backbone pass over every photo (0 when cached)
+    epoch_seconds: float  # training steps and the validation pass of one epoch
+    test_seconds: float
+
+    @property
+    def total_seconds(self) -> float:
+        return self.features_seconds + self.epochs * self.epoch_seconds + self.test_seconds
+
+    def describe(self) -> str:
+        text = f"about {format_duration(self.total_seconds)} on {self.device}"
+        if self.mode == "fast":
+            text += (
+                f": {format_duration(self.features_seconds)} to compute the backbone's features once, then "
+                f"{self.epochs} epochs of {format_duration(self.epoch_seconds)}"
+            )
+        else:
+            text += f": {self.epochs} epochs of {format_duration(self.epoch_seconds)}"
+        return text
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s" if minutes < 10 else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _timed(fn, repeats: int = 2) -> float:
+    fn()  # warm-up: allocations, kernel selection
+    started = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - started) / repeats
+
+
+def estimate_training(config: TrainConfig, train_images: int, test_images: int, probe_batch: int = 4) -> Estimate:
+    device = select_device(config.device)
+    mode = config.mode if config.mode != "auto" else ("full" if device.type == "cuda" else "fast")
+    epochs = config.epochs_for(mode)
+    fit_images = max(1, round(train_images * (1 - config.val_fraction)))
+    batch = config.classes_per_batch * config.images_per_class
+    steps = config.steps_per_epoch or max(1, fit_images // batch)
+
+    torch.manual_seed(0)
+    model = build_model(config.model, backbone_weights=None).to(device)
+    loss_fn = HashLoss(config.loss, config.model.code_bits, 2, config.quant_weight, config.aux_weight).to(device)
+    size = config.model.image_size
+    images = torch.randn(probe_batch, 3, size, size, device=device)
+    labels = torch.arange(probe_batch, device=device) % 2
+
+    model.eval()
+    with torch.no_grad():  # not inference_mode: the stage maps are reused in the timed training step
+        per_image_backbone = _timed(lambda: model.backbone(images)) / probe_batch
+        stages = {k: v.clone() for k, v in model.backbone(images).items() if k in STAGES}
+        per_image_heads = _timed(lambda: model.forward_stages(stages)) / probe_batch
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        out = model.forward_stages(stages) if mode == "fast" else model(images)
+        loss, _ = loss_fn(out, labels)
+        loss.backward()
+
+    model.train()
+    if mode == "fast":
+        model.backbone.eval()
+        for p in model.backbone.parameters():
+            p.requires_grad_(False)
+    per_image_step = _timed(step) / probe_batch
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+    encode = per_image_heads if mode == "fast" else per_image_backbone + per_image_heads
+    return Estimate(
+        mode=mode,
+        device=describe_device(device),
+        epochs=epochs,
+        steps_per_epoch=steps,
+        features_seconds=(train_images + test_images) * per_image_backbone if mode == "fast" else 0.0,
+        epoch_seconds=steps * batch * per_image_step + train_images * encode,
+        test_seconds=(train_images + test_images) * encode,
+    )
