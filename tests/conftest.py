@@ -15,11 +15,14 @@ BIRDS_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "birds-dev
 
 
 @pytest.fixture(autouse=True)
-def isolated_app_dirs(tmp_path, monkeypatch):
-    """No test reads or writes the real user's data, cache or torch hub folders."""
-    monkeypatch.setenv("FPH_DESKTOP_DATA_DIR", str(tmp_path / "app-data"))
-    monkeypatch.setenv("FPH_DESKTOP_CACHE_DIR", str(tmp_path / "app-cache"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+def isolated_app_dirs(tmp_path):
+    """No test reads or writes the real user's data, cache or torch hub folders. Its own patcher, so
+    a test's ``monkeypatch.undo()`` cannot lift the isolation."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FPH_DESKTOP_DATA_DIR", str(tmp_path / "app-data"))
+        patch.setenv("FPH_DESKTOP_CACHE_DIR", str(tmp_path / "app-cache"))
+        patch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+        yield
 
 
 def birds_dev() -> Path:

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLay
 from . import resources
 from .settings import CHOICE_FILE, CHOICE_PRETRAINED
 
-TRAIN_TOOLTIP = "Arrives with the training wizard"
+TRAIN_TOOLTIP = "Train FPH on a folder of labelled photos, with live progress"
 
 
 class _ChoiceCard(QFrame):
@@ -33,9 +33,10 @@ class _ChoiceCard(QFrame):
 
 
 class FirstRunPanel(QFrame):
-    """Emits ``chosen(choice)`` with one of the settings' CHOICE_* values."""
+    """Emits ``chosen(choice)`` with one of the settings' CHOICE_* values, or ``trainRequested``."""
 
     chosen = Signal(str)
+    trainRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -58,8 +59,8 @@ class FirstRunPanel(QFrame):
         self.file_button.setToolTip("Open an FPH weights file (.fph) made with `fph-desktop train`")
         self.file_button.clicked.connect(lambda: self.chosen.emit(CHOICE_FILE))
         self.train_button = QPushButton("&Train…")
-        self.train_button.setEnabled(False)
         self.train_button.setToolTip(TRAIN_TOOLTIP)
+        self.train_button.clicked.connect(self.trainRequested)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 20, 24, 20)
@@ -82,7 +83,7 @@ class FirstRunPanel(QFrame):
         train_card = _ChoiceCard(
             "train", "Train a model with the wizard",
             "Teach FPH your own categories from a folder of labelled photos (one sub-folder per kind). "
-            "The wizard arrives in a later version; until then use `fph-desktop train`.",
+            "On a computer without a GPU the fast mode trains in minutes; you can stop and resume.",
             self.train_button,
         )
         train_card.setToolTip(TRAIN_TOOLTIP)

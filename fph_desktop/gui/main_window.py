@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QDialog, QDialogButtonBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
-    QPushButton, QScrollArea, QSplitter, QStackedWidget, QToolButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
+    QScrollArea, QSplitter, QStackedWidget, QToolButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
 )
 
 from . import resources, tasks
@@ -91,11 +90,6 @@ class MainWindow(QMainWindow):
     jobFailed = Signal(str, str)  # kind, message
     jobCancelled = Signal(str)  # kind
 
-    # The training wizard (a later issue) plugs in here: a callable that takes this window and runs
-    # the wizard; on success the wizard calls ``window.use_model_file(path)``. While it is None, the
-    # "Train a model…" action stays disabled with a tooltip saying so.
-    training_wizard: Callable[["MainWindow"], object] | None = None
-
     def __init__(self, settings: AppSettings | None = None, start_background: bool = True) -> None:
         super().__init__()
         self.settings = settings or AppSettings()
@@ -108,6 +102,8 @@ class MainWindow(QMainWindow):
         self._search_pending = False
         self._active: dict[int, str] = {}  # job id -> kind, for the progress bar
         self._closing = False
+        self._reindex_after_model = False
+        self.wizard = None  # the training wizard, while open
 
         self.jobs = JobRunner("fph-jobs", self)
         self.lookups = JobRunner("fph-lookups", self)
@@ -171,9 +167,6 @@ class MainWindow(QMainWindow):
         self.shortcuts_action = self._action("&Keyboard shortcuts", None, "List the keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents)
         self.about_action = self._action("&About fph-desktop", None, "Version and licence", self.show_about)
         self.cancel_action.setEnabled(False)
-        self.train_action.setEnabled(self.training_wizard is not None)
-        if self.training_wizard is None:
-            self.train_action.setToolTip(TRAIN_TOOLTIP)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -213,6 +206,7 @@ class MainWindow(QMainWindow):
         self.banner = MessageBanner()
         self.first_run = FirstRunPanel()
         self.first_run.chosen.connect(self.choose_model)
+        self.first_run.trainRequested.connect(self.train_model)
         first_run_scroll = QScrollArea()
         first_run_scroll.setWidgetResizable(True)
         first_run_scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -341,13 +335,29 @@ class MainWindow(QMainWindow):
             if self.index_state is None:
                 QTimer.singleShot(0, self._suggest_folder)
 
-    def use_model_file(self, path: str) -> None:
-        """Load ``path`` and make it the model for every folder (the training wizard calls this too)."""
+    def use_model_file(self, path: str, reindex: bool = False) -> None:
+        """Load ``path`` and make it the model for every folder; with ``reindex``, index the current
+        folder with it once it is loaded (the training wizard's "use this model now")."""
+        self._reindex_after_model = reindex
         self._submit(self.jobs, "model", tasks.load_model, path, self.settings.device, replace=True)
 
     def train_model(self) -> None:
-        if self.training_wizard is not None:
-            self.training_wizard(self)
+        """Open the training wizard (or bring the open one to the front): it trains on its own worker
+        thread, so this window stays usable meanwhile."""
+        if self.wizard is None:
+            from .training_wizard import TrainingWizard
+
+            self.wizard = TrainingWizard(self, self)
+            self.wizard.setWindowModality(Qt.WindowModality.NonModal)
+            self.wizard.finished.connect(self._wizard_closed)
+        self.wizard.show()
+        self.wizard.raise_()
+        self.wizard.activateWindow()
+
+    def _wizard_closed(self) -> None:
+        wizard, self.wizard = self.wizard, None
+        if wizard is not None:
+            wizard.deleteLater()
 
     def _suggest_folder(self) -> None:
         if self.settings.last_folder:
@@ -568,6 +578,10 @@ class MainWindow(QMainWindow):
                 self.status_label.setText(f"Model ready: {result.description} on {result.device}.")
             self._update_model_label()
             self.modelReady.emit(result)
+            folder = self.index_state.folder if self.index_state else self.settings.last_folder
+            if self._reindex_after_model and folder:
+                self.index_folder(folder)
+            self._reindex_after_model = False
         elif kind in ("index", "open"):
             search_again = self._search_pending or (kind == "index" and bool(self.query_paths))
             self.status_label.setText(result.summary or "Index ready.")
@@ -678,6 +692,8 @@ class MainWindow(QMainWindow):
         self.settings.top_k = self.results.top_k.value()
         self.settings.hide_duplicates = self.results.hide_duplicates.isChecked()
         self.settings.sync()
+        if self.wizard is not None:
+            self.wizard.shutdown()  # training stops at its next step; the checkpoint stays for a resume
         self.jobs.shutdown()
         self.lookups.shutdown()
         self.thumbnails.shutdown()

@@ -40,7 +40,7 @@ class Job:
     progress: Progress | None = None
 
 
-_EXPECTED = ("WeightsError", "ImageError", "IndexStoreError", "NoModelError", "BackboneWeightsError")
+_EXPECTED = ("WeightsError", "ImageError", "IndexStoreError", "NoModelError", "BackboneWeightsError", "TrainingError")
 
 
 def is_expected(exc: BaseException) -> bool:

@@ -1,0 +1,187 @@
+"""The training wizard driven for real, end to end on a tiny folder of real bird photos: its pages
+and their checks, a training run on the worker thread with the plot filling in, cancel and resume,
+closing mid-run and resuming when it opens again, and the finished model searching in the window."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtWidgets import QWizard  # noqa: E402
+
+from test_gui_window import WAIT_MS, _index, _make_window  # noqa: E402
+
+
+def _click(qtbot, button):
+    assert button.isVisible() and button.isEnabled(), button.text()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def _next(wizard):
+    return wizard.button(QWizard.WizardButton.NextButton)
+
+
+def _choose_folder(qtbot, page, folder):
+    page.folder_edit.setText(str(folder))
+    with qtbot.waitSignal(page.wiz.runner.finished, timeout=WAIT_MS):
+        qtbot.keyClick(page.folder_edit, Qt.Key.Key_Return)
+
+
+@pytest.fixture
+def labelled(tmp_path, tiny_birds) -> Path:
+    """3 classes of real photos (6 train, 3 test each) and one corrupt file."""
+    folder = tmp_path / "labelled"
+    shutil.copytree(tiny_birds, folder)
+    first_class = sorted((folder / "train").iterdir())[0]
+    (first_class / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a JPEG" + b"\0" * 64)
+    return folder
+
+
+def _tiny_model(page, epochs):
+    """The model page as a user would set it for a quick trial run (no download: random init)."""
+    page.backbone.setCurrentIndex(page.backbone.findData("resnet18"))
+    page.weights.setCurrentIndex(page.weights.findData("none"))
+    page.bits.setValue(16)
+    page.image_size.setValue(64)
+    page.mode.setCurrentIndex(page.mode.findData("fast"))
+    page.epochs.setValue(epochs)
+
+
+def test_wizard_trains_with_cancel_and_resume_and_the_model_searches_in_the_window(qtbot, tmp_path, labelled, tiny_model_file):
+    window = _make_window(qtbot, tiny_model_file)
+    _index(qtbot, window, labelled)  # the folder the user already works in
+    _click(qtbot, window.first_run.train_button) if window.first_run.isVisible() else window.train_action.trigger()
+    wizard = window.wizard
+    assert wizard.isVisible() and wizard.currentId() == 0
+    data = wizard.data_page
+    assert not _next(wizard).isEnabled()
+
+    # Data page: folders that cannot be trained on say why, and Next stays off.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _choose_folder(qtbot, data, empty)
+    assert data.error_label.isVisible() and "no labelled photos" in data.error_label.text().lower()
+    assert not _next(wizard).isEnabled()
+    one_class = tmp_path / "one-class"
+    shutil.copytree(sorted((labelled / "train").iterdir())[1], one_class / "only-kind")
+    _choose_folder(qtbot, data, one_class)
+    assert "only one class" in data.error_label.text() and "at least two" in data.error_label.text()
+    assert not _next(wizard).isEnabled()
+
+    _choose_folder(qtbot, data, labelled)
+    assert not data.error_label.isVisible() and _next(wizard).isEnabled()
+    assert "class folders with train/ and test/" in data.layout_label.text() and "3 classes" in data.layout_label.text()
+    assert data.classes.topLevelItemCount() == 3
+    assert [data.classes.topLevelItem(i).text(1) for i in range(3)] == ["6", "6", "6"]
+    assert "fewer than 10 training photos" in data.warning_label.text()
+    assert data.skipped_list.topLevelItemCount() == 1 and data.skipped_list.topLevelItem(0).text(0).endswith("broken.jpg")
+
+    # Model page: the paper's defaults, the device, and a measured time estimate.
+    _click(qtbot, _next(wizard))
+    model = wizard.model_page
+    assert model.bits.value() == 48 and model.variant.currentIndex() == 0 and model.fusion.currentData() == "mean"
+    qtbot.waitUntil(lambda: model.device.currentData() == "cpu", timeout=WAIT_MS)
+    assert model.mode.currentData() == "fast" and model.epochs.value() == 25
+    _tiny_model(model, epochs=4)
+    qtbot.waitUntil(lambda: model.estimate_label.text().startswith("About"), timeout=WAIT_MS)
+    assert "CPU" in model.estimate_label.text() and "4 epochs" in model.estimate_label.text()
+
+    # Train page: the run starts, the plot fills in, cancel keeps the epoch, resume finishes.
+    train = wizard.train_page
+    epochs = []
+    wizard.runner.partial.connect(lambda _, r: epochs.append(r["epoch"]) if r["kind"] == "epoch" else None)
+    _click(qtbot, _next(wizard))
+    assert wizard.currentId() == 2 and train.running and train.cancel_button.isVisible()
+    assert not wizard.button(QWizard.WizardButton.BackButton).isEnabled()
+    qtbot.waitUntil(lambda: epochs == [1], timeout=WAIT_MS)
+    with qtbot.waitSignal(wizard.runner.cancelled, timeout=WAIT_MS):
+        _click(qtbot, train.cancel_button)
+    assert "stopped after epoch 1" in train.status.text() and train.resume_button.isVisible()
+    assert train.plot.loss_points and [p[2] for p in train.plot.map_points] == [1]
+    assert not _next(wizard).isEnabled()
+    _click(qtbot, train.resume_button)
+    qtbot.waitUntil(lambda: 2 in epochs, timeout=WAIT_MS)
+
+    # Closing the wizard mid-run stops it cleanly; opening it again offers to resume the run.
+    run_dir = tmp_path / "app-data" / "runs"
+    wizard.close()
+    qtbot.waitUntil(lambda: window.wizard is None, timeout=WAIT_MS)  # closed once the worker let go
+    assert len(list(run_dir.glob("*/last.pt"))) == 1
+    window.train_action.trigger()
+    wizard = window.wizard
+    data, train = wizard.data_page, wizard.train_page
+    stopped = max(epochs)
+    assert stopped in (2, 3) and data.resume_box.isVisible() and f"stopped after epoch {stopped} of 4" in data.resume_label.text()
+    with qtbot.waitSignal(wizard.modelTrained, timeout=WAIT_MS) as trained:
+        _click(qtbot, data.resume_button)
+        assert wizard.currentId() == 2
+    result = trained.args[0]
+    assert result.resumed_from_epoch == stopped and [r["epoch"] for r in result.history] == [1, 2, 3, 4]
+    assert [p[2] for p in train.plot.map_points] == list(range(stopped + 1, 5)) and train.plot.loss_points
+    assert "Training finished: test mAP" in train.status.text() and _next(wizard).isEnabled()
+
+    # Finish page: the test mAP table, the saved file, and "use this model now" with a re-index.
+    _click(qtbot, _next(wizard))
+    finish = wizard.finish_page
+    cells = {finish.table.item(r, 0).text(): finish.table.item(r, 1).text() for r in range(finish.table.rowCount())}
+    assert 0 <= float(cells["mAP@all (test)"]) <= 1 and cells["Code length"] == "16 bits"
+    saved = Path(result.weights_path)
+    assert saved.is_file() and saved.parent == tmp_path / "app-data" / "models" and str(saved) in finish.saved_label.text()
+    copy = tmp_path / "shared" / "birds.fph"
+    assert finish.save_copy(str(copy)) and copy.read_bytes() == saved.read_bytes()
+    assert finish.use_now.isChecked() and finish.reindex.isVisible() and finish.reindex.isChecked()
+    with qtbot.waitSignal(window.indexReady, timeout=WAIT_MS) as indexed:
+        _click(qtbot, wizard.button(QWizard.WizardButton.FinishButton))
+    assert window.settings.model_path == str(saved) and indexed.args[0].model_path == str(saved)
+    assert not list(run_dir.iterdir())  # the finished run's checkpoints are gone; the model is saved
+
+    query = sorted(labelled.glob("test/*/*.jpg"))[0]
+    with qtbot.waitSignal(window.searchFinished, timeout=WAIT_MS) as searched:
+        window.set_queries([str(query)])
+    hits = searched.args[0].queries[0].hits
+    assert hits and all(h.distance <= 16 for h in hits)
+    window.close()
+
+
+def test_a_full_disk_says_what_to_do_and_quitting_the_app_mid_run_keeps_the_checkpoint(qtbot, labelled, monkeypatch, tmp_path):
+    from fph_desktop.train import trainer
+
+    save_weights = trainer.save_weights
+    window = _make_window(qtbot)
+    window.train_action.trigger()
+    wizard = window.wizard
+    _choose_folder(qtbot, wizard.data_page, labelled)
+    _click(qtbot, _next(wizard))
+    _tiny_model(wizard.model_page, epochs=1)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(trainer, "save_weights", disk_full)
+    train = wizard.train_page
+    with qtbot.waitSignal(wizard.runner.failed, timeout=WAIT_MS):
+        _click(qtbot, _next(wizard))
+    assert train.message.isVisible() and "No space left on device; free some disk space and resume" in train.message.text()
+    assert train.resume_button.isVisible() and not _next(wizard).isEnabled()
+    monkeypatch.setattr(trainer, "save_weights", save_weights)  # space freed
+    with qtbot.waitSignal(wizard.modelTrained, timeout=WAIT_MS) as trained:
+        _click(qtbot, train.resume_button)
+    assert trained.args[0].resumed_from_epoch == 1 and Path(trained.args[0].weights_path).is_file()
+
+    # Back to the model page for a longer run, then quit the whole app while it trains.
+    _click(qtbot, wizard.button(QWizard.WizardButton.BackButton))
+    wizard.model_page.epochs.setValue(40)
+    epochs = []
+    wizard.runner.partial.connect(lambda _, r: epochs.append(r["epoch"]) if r["kind"] == "epoch" else None)
+    _click(qtbot, _next(wizard))
+    qtbot.waitUntil(lambda: bool(epochs), timeout=WAIT_MS)
+    window.close()
+    assert wizard.runner.thread.isFinished() and window.jobs.thread.isFinished()
+    from fph_desktop.train.runs import interrupted_runs
+
+    [record] = interrupted_runs()
+    assert record.epochs == 40 and 1 <= record.epoch < 40 and (record.run_dir / "last.pt").is_file()
