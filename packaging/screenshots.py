@@ -5,7 +5,10 @@ pretrained backbone, index birds-dev's train photos (the unsupervised codes are 
 first, as in the app), drop a test photo of a species, select a result of the same species, and
 grab the window. The model and index are kept in ``--work`` so a second run takes seconds.
 
-    QT_QPA_PLATFORM=offscreen python packaging/screenshots.py [--data DIR] [--out docs/screenshots]
+The training wizard is shot on a real run over birds-dev (EfficientNet-Lite0, fast CPU mode, the
+wizard's defaults): each page, the plot mid-run, and the finished run with its test mAP.
+
+    QT_QPA_PLATFORM=offscreen python packaging/screenshots.py [--data DIR] [--out docs/screenshots] [--only main|wizard]
 """
 from __future__ import annotations
 
@@ -97,6 +100,8 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "fph-desktop-screenshots")
     parser.add_argument("--query", default="test/017.Cardinal", help="class folder of the query photo, relative to --data")
     parser.add_argument("--size", default="1360x860")
+    parser.add_argument("--only", choices=["main", "wizard"], help="only the main window's shots, or only the wizard's")
+    parser.add_argument("--epochs", type=int, default=0, help="wizard run length (0: the wizard's default)")
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ["FPH_DESKTOP_DATA_DIR"] = str(args.work / "data")
@@ -111,6 +116,8 @@ def main() -> int:
     app = create_app()
     fresh = Path(os.environ["FPH_DESKTOP_DATA_DIR"]) / "settings.ini"
     fresh.unlink(missing_ok=True)
+    if args.only == "wizard":
+        return wizard_shots(app, args)
 
     # 1. First run: the three ways forward.
     window = MainWindow(AppSettings(), start_background=False)
@@ -146,6 +153,61 @@ def main() -> int:
     window, outcomes, shown = run_query(app, args, width, height, query)
     save(window, args.out / "main-window-dark.png")
     window.shutdown()
+    resources.set_theme(None)
+    apply_theme(app)
+    return 0 if args.only == "main" else wizard_shots(app, args)
+
+
+def wizard_shots(app, args) -> int:
+    """Each wizard page on a real training run over ``--data``, as a user would click through it."""
+    from PySide6.QtWidgets import QWizard
+
+    from fph_desktop.gui.training_wizard import TrainingWizard
+    from fph_desktop.train.runs import discard_run, interrupted_runs
+
+    for record in interrupted_runs():
+        discard_run(record.run_dir)  # a fresh run every time, so the plot shows all of it
+    wizard = TrainingWizard()
+    wizard.resize(900, 700)
+    wizard.show()
+    failures = []
+    wizard.runner.failed.connect(lambda _, kind, message: failures.append(f"{kind}: {message}"))
+    page = wizard.data_page
+    page.folder_edit.setText(str(args.data))
+    page.inspect(str(args.data))
+    wait_for(app, lambda: page.summary is not None or failures, 600, "the data check")
+    if failures or not page.summary.trainable:
+        raise SystemExit(f"cannot train on {args.data}: {failures or page.summary.error}")
+    save(wizard, args.out / "wizard-1-data.png", 256)
+
+    wizard.next()
+    model = wizard.model_page
+    model.backbone.setCurrentIndex(model.backbone.findData("efficientnet_lite0"))  # offline ImageNet weights
+    wait_for(app, lambda: model.devices, 120, "the device list")
+    if args.epochs:
+        model.epochs.setValue(args.epochs)
+    wait_for(app, lambda: model.last_estimate is not None and model.estimate_label.text().startswith("About"), 300, "the estimate")
+    save(wizard, args.out / "wizard-2-model.png", 256)
+    print(f"estimate: {model.estimate_label.text()}")
+
+    epochs = []
+    wizard.runner.partial.connect(lambda _, record: epochs.append(record) if record["kind"] == "epoch" else None)
+    started = time.monotonic()
+    wizard.next()
+    total = model.epochs.value()
+    wait_for(app, lambda: len(epochs) >= max(1, total // 3) or failures, 7200, "a third of the epochs")
+    wizard.train_page._tick()
+    save(wizard, args.out / "wizard-3-training.png", 256)
+    train = wizard.train_page
+    wait_for(app, lambda: train.result is not None or failures, 7200, "the end of training")
+    if failures:
+        raise SystemExit("; ".join(failures))
+    print(f"trained in {time.monotonic() - started:.0f} s; test metrics {train.result.test_metrics.get('map_all')}")
+    save(wizard, args.out / "wizard-4-finished-run.png", 256)
+    wizard.next()
+    assert wizard.currentId() == 3 and wizard.button(QWizard.WizardButton.FinishButton).isVisible()
+    save(wizard, args.out / "wizard-5-finish.png", 256)
+    wizard.shutdown()
     return 0
 
 

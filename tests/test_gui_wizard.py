@@ -71,6 +71,14 @@ def test_wizard_trains_with_cancel_and_resume_and_the_model_searches_in_the_wind
     _choose_folder(qtbot, data, one_class)
     assert "only one class" in data.error_label.text() and "at least two" in data.error_label.text()
     assert not _next(wizard).isEnabled()
+    thin = tmp_path / "thin"
+    for name, count in (("kind-a", 3), ("kind-b", 1)):
+        (thin / name).mkdir(parents=True)
+        for photo in sorted((labelled / "train").iterdir())[0].glob("*_*.jpg"):
+            if len(list((thin / name).iterdir())) < count:
+                shutil.copy(photo, thin / name)
+    _choose_folder(qtbot, data, thin)
+    assert "too few training images in kind-b (1)" in data.error_label.text() and not _next(wizard).isEnabled()
 
     _choose_folder(qtbot, data, labelled)
     assert not data.error_label.isVisible() and _next(wizard).isEnabled()
@@ -102,6 +110,7 @@ def test_wizard_trains_with_cancel_and_resume_and_the_model_searches_in_the_wind
         _click(qtbot, train.cancel_button)
     assert "stopped after epoch 1" in train.status.text() and train.resume_button.isVisible()
     assert train.plot.loss_points and [p[2] for p in train.plot.map_points] == [1]
+    assert train.times.text().startswith("Elapsed 0:")
     assert not _next(wizard).isEnabled()
     _click(qtbot, train.resume_button)
     qtbot.waitUntil(lambda: 2 in epochs, timeout=WAIT_MS)

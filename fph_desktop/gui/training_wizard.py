@@ -96,7 +96,12 @@ class DataPage(QWizardPage):
         self.classes.setHeaderLabels(["Class", "Train", "Test"])
         self.classes.setRootIsDecorated(False)
         self.classes.setAlternatingRowColors(True)
-        self.classes.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header = self.classes.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+            self.classes.headerItem().setTextAlignment(column, Qt.AlignmentFlag.AlignRight)
         self.error_label = _note("Error")
         self.warning_label = _note("Warning")
         self.skipped_label = _note("Muted")
@@ -290,7 +295,9 @@ class ModelPage(QWizardPage):
 
         form = QFormLayout(self)
         form.addRow("&Backbone:", self.backbone)
-        form.addRow("Backbone &weights:", weights_row)
+        weights_label = QLabel("Backbone &weights:")
+        weights_label.setBuddy(self.weights)  # a row that is a layout gets no buddy by itself
+        form.addRow(weights_label, weights_row)
         form.addRow("&Code length:", self.bits)
         form.addRow("FPH &variant:", self.variant)
         form.addRow("Consensus &fusion:", self.fusion)
@@ -442,7 +449,8 @@ class TrainPage(QWizardPage):
         self._clock.setInterval(1000)
         self._clock.timeout.connect(self._tick)
         self._started = 0.0
-        self._phase = ("", 0.0, 0)  # status text, when it began, the progress count then
+        self._phase = ""  # "train" for the epochs, else the status text (e.g. the feature pass)
+        self._baseline: tuple[float, int] | None = None  # (time, count) at the phase's first progress
         self._done_total = (0, 0)
 
     @property
@@ -476,7 +484,7 @@ class TrainPage(QWizardPage):
         self.cancel_button.setEnabled(True)
         self.status.setText("Starting…")
         self._started = time.monotonic()
-        self._phase = ("", self._started, 0)
+        self._phase, self._baseline = "", None
         self._clock.start()
         self.job = self.wiz.runner.submit("train", training_tasks.train_model, self.config, self.output, dataset)
         self._update_buttons()
@@ -496,15 +504,18 @@ class TrainPage(QWizardPage):
     def on_status(self, job_id: int, text: str) -> None:
         if job_id == self.job:
             self.status.setText(text)
-            if text != self._phase[0]:
-                self._phase = (text, time.monotonic(), self._done_total[0] if text.startswith("Epoch") else 0)
+            phase = "train" if text.startswith(("Epoch", "Resuming")) else text
+            if phase != self._phase:
+                self._phase, self._baseline = phase, None
 
     def on_progress(self, job_id: int, done: int, total: int) -> None:
         if job_id == self.job:
             self.progress.setRange(0, max(1, total))
             self.progress.setValue(done)
             self._done_total = (done, total)
-            if self.status.text().startswith(("Epoch", "Resuming")):
+            if self._baseline is None:
+                self._baseline = (time.monotonic(), done)
+            if self._phase == "train":
                 self.plot.set_total_steps(total)
 
     def on_partial(self, job_id: int, record) -> None:
@@ -523,14 +534,16 @@ class TrainPage(QWizardPage):
             )
 
     def _tick(self) -> None:
-        elapsed = time.monotonic() - self._started
-        text, since, done_then = self._phase
+        """Elapsed time, and what is left of the current stage at its pace so far (for the epochs
+        that pace includes each epoch's validation pass)."""
+        now = time.monotonic()
         done, total = self._done_total
         left = ""
-        if total and done > done_then and time.monotonic() - since > 1:
-            rate = (done - done_then) / (time.monotonic() - since)
-            left = f" · about {_clock((total - done) / rate)} left" + (" in this stage" if not text.startswith("Epoch") else "")
-        self.times.setText(f"Elapsed {_clock(elapsed)}{left}")
+        if self.running and self._baseline is not None and done > self._baseline[1] and now - self._baseline[0] > 1:
+            rate = (done - self._baseline[1]) / (now - self._baseline[0])
+            stage = "of training" if self._phase == "train" else "of this stage"
+            left = f" · about {_clock((total - done) / rate)} left {stage}"
+        self.times.setText(f"Elapsed {_clock(now - self._started)}{left}")
 
     def on_finished(self, job_id: int, result) -> None:
         if job_id != self.job:
