@@ -251,9 +251,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SUBCOMMANDS = ("train", "eval", "encode", "index", "search")
+
+
+def photos_for_the_app(argv: list[str]) -> list[str] | None:
+    """``fph-desktop PHOTO…`` opens the app and searches with them; None when argv is a command."""
+    if not argv or argv[0] in SUBCOMMANDS or argv[0].startswith("-"):
+        return None
+    return argv if all(Path(a).exists() for a in argv) else None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv:
+    photos = photos_for_the_app(argv)
+    if not argv or photos:
         # The app first: building the parser imports the model registry (torch), which the window
         # must not wait for.
         try:
@@ -262,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"fph-desktop: the desktop app cannot start ({exc}); the headless commands still work:", file=sys.stderr)
             build_parser().print_help()
             return 1
-        return run_app()
+        return run_app(queries=photos)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):

@@ -36,7 +36,8 @@ def desktop_entry(program: str) -> str:
     lines = []
     for line in DESKTOP_FILE.read_text(encoding="utf-8").splitlines():
         if line.startswith("Exec="):
-            line = "Exec=" + desktop_exec_value(program)
+            field_codes = line[len("Exec="):].split()[1:]  # e.g. %F: the files an "Open with" hands over
+            line = "Exec=" + " ".join([desktop_exec_value(program), *field_codes])
         elif line.startswith("TryExec="):
             line = "TryExec=" + program.replace("\\", "\\\\")
         lines.append(line)

@@ -284,3 +284,20 @@ def test_settings_and_window_geometry_survive_a_restart(qtbot, tiny_model_file):
     assert again.results.top_k.value() == 7
     assert again.comparison.opacity.value() == 30
     again.close()
+
+
+def test_photos_given_on_the_command_line_are_searched_once_the_last_index_reopens(qtbot, tiny_model_file, photo_folder):
+    from fph_desktop.cli import photos_for_the_app
+
+    query = sorted(photo_folder.glob("test/*/*.jpg"))[0]
+    assert photos_for_the_app([str(query)]) == [str(query)]  # "Open with fph-desktop" from a file manager
+    assert photos_for_the_app(["index", str(photo_folder)]) is None and photos_for_the_app([str(query), "nope.jpg"]) is None
+    first = _make_window(qtbot, tiny_model_file)
+    _index(qtbot, first, photo_folder)
+    first.close()
+
+    window = _make_window(qtbot, tiny_model_file, start_background=True)
+    with qtbot.waitSignal(window.searchFinished, timeout=WAIT_MS) as searched:
+        window.search_when_ready([str(query)])
+    assert Path(searched.args[0].queries[0].hits[0].path) == query and window.index_state.folder == str(photo_folder)
+    window.close()

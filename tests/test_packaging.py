@@ -142,7 +142,7 @@ def test_desktop_files_install_under_a_prefix_with_the_program_path_and_uninstal
     for side in HICOLOR_SIZES:
         assert (share / "icons" / "hicolor" / f"{side}x{side}" / "apps" / f"{APP_ID}.png").is_file()
     entry = _desktop_entry((share / "applications" / DESKTOP_FILE.name).read_text(encoding="utf-8"))
-    assert shlex.split(entry["Exec"]) == [program] and entry["TryExec"] == program
+    assert shlex.split(entry["Exec"]) == [program, "%F"] and entry["TryExec"] == program
     assert entry["Icon"] == APP_ID
     assert sorted(installer.uninstall(tmp_path)) == sorted(written)
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]

@@ -16,6 +16,8 @@ from PySide6.QtWidgets import QApplication
 
 from . import resources
 
+DESKTOP_ID = "io.github.fph_desktop.FphDesktop"  # packaging/linux/<id>.desktop, .metainfo.xml and the icons
+
 
 def apply_theme(app: QApplication) -> None:
     """Light or dark, following the system; called again when the system scheme changes. The
@@ -44,6 +46,7 @@ def create_app(argv: list[str] | None = None) -> QApplication:
         QCoreApplication.setApplicationName("fph-desktop")
         app = QApplication(sys.argv[:1] if argv is None else argv)
         app.setApplicationDisplayName("fph-desktop")
+        app.setDesktopFileName(DESKTOP_ID)  # Wayland matches the window to its menu entry and icon by this
         app.setStyle("Fusion")  # the same look on every platform; the stylesheet refines it
     apply_theme(app)
     app.styleHints().colorSchemeChanged.connect(lambda *_: apply_theme(app))
@@ -73,11 +76,14 @@ class _LaunchProbe(QObject):
         return False
 
 
-def run_app(argv: list[str] | None = None) -> int:
+def run_app(argv: list[str] | None = None, queries: list[str] | None = None) -> int:
+    """``queries``: photos given on the command line (a file manager's "Open with"), searched at once."""
     app = create_app(argv)
     from .main_window import MainWindow
 
     window = MainWindow()
+    if queries:
+        window.search_when_ready(queries)
     app.aboutToQuit.connect(window.shutdown)  # quitting without closing the window (log-out) also stops the threads
     probe = os.environ.get("FPH_DESKTOP_LAUNCH_PROBE")
     if probe:

@@ -103,6 +103,7 @@ class MainWindow(QMainWindow):
         self._active: dict[int, str] = {}  # job id -> kind, for the progress bar
         self._closing = False
         self._reindex_after_model = False
+        self._startup_queries: list[str] = []
         self.wizard = None  # the training wizard, while open
 
         self.jobs = JobRunner("fph-jobs", self)
@@ -297,6 +298,9 @@ class MainWindow(QMainWindow):
         if self._background_pending and not self._closing:
             self._background_pending = False
             self.start_background()
+            if self._startup_queries:
+                self.search_with_paths(self._startup_queries)
+                self._startup_queries = []
 
     def start_background(self) -> None:
         """After the first paint: import torch and load the model in the worker, and reopen the last index."""
@@ -456,13 +460,25 @@ class MainWindow(QMainWindow):
         pattern = " ".join(f"*{s}" for s in sorted(image_suffixes()))
         paths, _ = QFileDialog.getOpenFileNames(self, "Search with photos", self.settings.last_folder or "", f"Photos ({pattern});;All files (*)")
         if paths:
-            from .drop_area import split_dropped
+            self.search_with_paths(paths)
 
-            photos, rejected = split_dropped(paths)
-            if rejected:
-                self.show_message("; ".join(rejected))
-            if photos:
-                self.set_queries(photos)
+    def search_with_paths(self, paths: list[str]) -> None:
+        """Photos (or folders of them) from a dialog or the command line; what is not a photo is named."""
+        from .drop_area import split_dropped
+
+        photos, rejected = split_dropped(paths)
+        if rejected:
+            self.show_message("; ".join(rejected))
+        if photos:
+            self.set_queries(photos)
+
+    def search_when_ready(self, paths: list[str]) -> None:
+        """``fph-desktop PHOTO…`` ("Open with" in a file manager): search once the last index has
+        been reopened in the background."""
+        if self._background_pending:
+            self._startup_queries = list(paths)
+        else:
+            self.search_with_paths(paths)
 
     def paste(self) -> None:
         mime = QGuiApplication.clipboard().mimeData()
