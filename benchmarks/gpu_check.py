@@ -75,7 +75,7 @@ def main() -> int:
     history: list[dict] = []
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        result = train(config, Path(tmp) / "gpu.fph", Path(tmp) / "run", Progress(on_partial=history.append), resume=False)
+        result = train(config, Path(tmp) / "gpu.fph", Path(tmp) / "run", Progress(on_partial=lambda r: history.append(r) if r.get("kind") == "epoch" else None), resume=False)
     wall = time.monotonic() - started
     images = sum(r["images"] for r in history)
     loop_seconds = sum(r["train_seconds"] for r in history)

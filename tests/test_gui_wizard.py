@@ -4,6 +4,7 @@ closing mid-run and resuming when it opens again, and the finished model searchi
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ def _next(wizard):
 
 def _choose_folder(qtbot, page, folder):
     page.folder_edit.setText(str(folder))
-    with qtbot.waitSignal(page.wiz.runner.finished, timeout=WAIT_MS):
+    with qtbot.waitSignal(page.wiz.runner.finished, timeout=WAIT_MS, check_params_cb=lambda _, kind, __: kind == "inspect"):
         qtbot.keyClick(page.folder_edit, Qt.Key.Key_Return)
 
 
@@ -41,6 +42,37 @@ def labelled(tmp_path, tiny_birds) -> Path:
     return folder
 
 
+class EpochGate:
+    """Holds the training worker after each finished epoch (its checkpoint written) until the test
+    lets it go, so a cancel or a close lands at a known epoch however fast this machine trains."""
+
+    def __init__(self, monkeypatch):
+        from fph_desktop.gui import training_tasks
+
+        self.hold, self.epochs, self._go = True, [], threading.Event()
+        original = training_tasks.train_model
+
+        def gated(progress, *args, **kwargs):
+            emit = progress._on_partial
+
+            def partial(record):
+                emit(record)
+                if record["kind"] == "epoch":
+                    self.epochs.append(record["epoch"])
+                    if self.hold:
+                        self._go.wait(30)
+                        self._go.clear()
+
+            progress._on_partial = partial
+            return original(progress, *args, **kwargs)
+
+        monkeypatch.setattr(training_tasks, "train_model", gated)
+
+    def release(self, hold: bool = True) -> None:
+        self.hold = hold
+        self._go.set()
+
+
 def _tiny_model(page, epochs):
     """The model page as a user would set it for a quick trial run (no download: random init)."""
     page.backbone.setCurrentIndex(page.backbone.findData("resnet18"))
@@ -51,7 +83,8 @@ def _tiny_model(page, epochs):
     page.epochs.setValue(epochs)
 
 
-def test_wizard_trains_with_cancel_and_resume_and_the_model_searches_in_the_window(qtbot, tmp_path, labelled, tiny_model_file):
+def test_wizard_trains_with_cancel_and_resume_and_the_model_searches_in_the_window(qtbot, tmp_path, labelled, tiny_model_file, monkeypatch):
+    gate = EpochGate(monkeypatch)
     window = _make_window(qtbot, tiny_model_file)
     _index(qtbot, window, labelled)  # the folder the user already works in
     _click(qtbot, window.first_run.train_button) if window.first_run.isVisible() else window.train_action.trigger()
@@ -91,8 +124,8 @@ def test_wizard_trains_with_cancel_and_resume_and_the_model_searches_in_the_wind
     # Model page: the paper's defaults, the device, and a measured time estimate.
     _click(qtbot, _next(wizard))
     model = wizard.model_page
+    qtbot.waitUntil(lambda: model.device.currentData() == "cpu", timeout=WAIT_MS)  # Next waits for the device list
     assert model.bits.value() == 48 and model.variant.currentIndex() == 0 and model.fusion.currentData() == "mean"
-    qtbot.waitUntil(lambda: model.device.currentData() == "cpu", timeout=WAIT_MS)
     assert model.mode.currentData() == "fast" and model.epochs.value() == 25
     _tiny_model(model, epochs=4)
     qtbot.waitUntil(lambda: model.estimate_label.text().startswith("About"), timeout=WAIT_MS)
@@ -100,37 +133,40 @@ def test_wizard_trains_with_cancel_and_resume_and_the_model_searches_in_the_wind
 
     # Train page: the run starts, the plot fills in, cancel keeps the epoch, resume finishes.
     train = wizard.train_page
-    epochs = []
-    wizard.runner.partial.connect(lambda _, r: epochs.append(r["epoch"]) if r["kind"] == "epoch" else None)
     _click(qtbot, _next(wizard))
     assert wizard.currentId() == 2 and train.running and train.cancel_button.isVisible()
     assert not wizard.button(QWizard.WizardButton.BackButton).isEnabled()
-    qtbot.waitUntil(lambda: epochs == [1], timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: gate.epochs == [1] and train.kept_epoch == 1, timeout=WAIT_MS)
     with qtbot.waitSignal(wizard.runner.cancelled, timeout=WAIT_MS):
         _click(qtbot, train.cancel_button)
+        gate.release()
     assert "stopped after epoch 1" in train.status.text() and train.resume_button.isVisible()
+    assert train.discard_button.isVisible() and wizard.button(QWizard.WizardButton.BackButton).isEnabled()
     assert train.plot.loss_points and [p[2] for p in train.plot.map_points] == [1]
     assert train.times.text().startswith("Elapsed 0:")
     assert not _next(wizard).isEnabled()
     _click(qtbot, train.resume_button)
-    qtbot.waitUntil(lambda: 2 in epochs, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: gate.epochs == [1, 2], timeout=WAIT_MS)
 
     # Closing the wizard mid-run stops it cleanly; opening it again offers to resume the run.
     run_dir = tmp_path / "app-data" / "runs"
     wizard.close()
-    qtbot.waitUntil(lambda: window.wizard is None, timeout=WAIT_MS)  # closed once the worker let go
+    assert window.wizard is wizard and not wizard.isEnabled()  # stopping: it closes once the worker lets go
+    gate.release(hold=False)
+    qtbot.waitUntil(lambda: window.wizard is None, timeout=WAIT_MS)
     assert len(list(run_dir.glob("*/last.pt"))) == 1
     window.train_action.trigger()
     wizard = window.wizard
     data, train = wizard.data_page, wizard.train_page
-    stopped = max(epochs)
-    assert stopped in (2, 3) and data.resume_box.isVisible() and f"stopped after epoch {stopped} of 4" in data.resume_label.text()
+    qtbot.waitUntil(lambda: data.resume_box.isVisible(), timeout=WAIT_MS)
+    assert "stopped after epoch 2 of 4" in data.resume_label.text()
     with qtbot.waitSignal(wizard.modelTrained, timeout=WAIT_MS) as trained:
         _click(qtbot, data.resume_button)
         assert wizard.currentId() == 2
     result = trained.args[0]
-    assert result.resumed_from_epoch == stopped and [r["epoch"] for r in result.history] == [1, 2, 3, 4]
-    assert [p[2] for p in train.plot.map_points] == list(range(stopped + 1, 5)) and train.plot.loss_points
+    assert result.resumed_from_epoch == 2 and [r["epoch"] for r in result.history] == [1, 2, 3, 4]
+    assert [p[2] for p in train.plot.map_points] == [3, 4] and train.plot.loss_points
+    assert "Epoch 4 of 4" in train.epoch_label.text() and train.times.text().startswith("Elapsed")
     assert "Training finished: test mAP" in train.status.text() and _next(wizard).isEnabled()
 
     # Finish page: the test mAP table, the saved file, and "use this model now" with a re-index.
@@ -160,11 +196,14 @@ def test_a_full_disk_says_what_to_do_and_quitting_the_app_mid_run_keeps_the_chec
     from fph_desktop.train import trainer
 
     save_weights = trainer.save_weights
+    gate = EpochGate(monkeypatch)
+    gate.hold = False
     window = _make_window(qtbot)
     window.train_action.trigger()
     wizard = window.wizard
     _choose_folder(qtbot, wizard.data_page, labelled)
     _click(qtbot, _next(wizard))
+    qtbot.waitUntil(lambda: _next(wizard).isEnabled(), timeout=WAIT_MS)
     _tiny_model(wizard.model_page, epochs=1)
 
     def disk_full(*args, **kwargs):
@@ -184,10 +223,10 @@ def test_a_full_disk_says_what_to_do_and_quitting_the_app_mid_run_keeps_the_chec
     # Back to the model page for a longer run, then quit the whole app while it trains.
     _click(qtbot, wizard.button(QWizard.WizardButton.BackButton))
     wizard.model_page.epochs.setValue(40)
-    epochs = []
-    wizard.runner.partial.connect(lambda _, r: epochs.append(r["epoch"]) if r["kind"] == "epoch" else None)
+    gate.hold = True
     _click(qtbot, _next(wizard))
-    qtbot.waitUntil(lambda: bool(epochs), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(gate.epochs) == 2, timeout=WAIT_MS)  # the first run's epoch, then this one's
+    gate.release(hold=False)
     window.close()
     assert wizard.runner.thread.isFinished() and window.jobs.thread.isFinished()
     from fph_desktop.train.runs import interrupted_runs

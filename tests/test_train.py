@@ -71,12 +71,14 @@ def test_cancel_keeps_the_last_epoch_and_resume_finishes_the_run(tiny_birds, tmp
     [record] = interrupted_runs(tmp_path)
     assert (record.run_dir, record.epoch, record.epochs, record.config) == (tmp_path / "run", 1, 3, config)
     assert "stopped after epoch 1 of 3" in record.describe()
-    result = train(config, tmp_path / "m.fph", tmp_path / "run", Progress())
-    assert result.resumed_from_epoch == 1 and [r["epoch"] for r in result.history] == [1, 2, 3]
-    assert interrupted_runs(tmp_path) == []
-    assert result.history[0] == progress_partial[0]
     with pytest.raises(TrainingError, match="different run"):
         train(tiny_config(tiny_birds, epochs=3, lr=0.2), tmp_path / "m.fph", tmp_path / "run")
+    result = train(config, tmp_path / "m.fph", tmp_path / "run", Progress())
+    assert result.resumed_from_epoch == 1 and [r["epoch"] for r in result.history] == [1, 2, 3]
+    assert result.history[0] == progress_partial[0]
+    assert interrupted_runs(tmp_path) == []
+    again = train(config, tmp_path / "m2.fph", tmp_path / "run", Progress())  # a finished run is not "resumed"
+    assert again.resumed_from_epoch == 0 and len(again.history) == 3
 
 
 def test_full_fine_tuning_updates_the_backbone(tiny_birds, tmp_path):
@@ -118,7 +120,7 @@ def test_gpu_out_of_memory_and_a_full_disk_end_in_a_next_step_and_lose_no_traini
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(HashLoss, "forward", out_of_memory)
-    with pytest.raises(TrainingError, match="GPU ran out of memory; lower 'classes per batch'.*fast CPU mode"):
+    with pytest.raises(TrainingError, match="GPU ran out of memory; start a new run with a smaller image size.*fast mode"):
         train(config, tmp_path / "m.fph", tmp_path / "run")
     monkeypatch.setattr(HashLoss, "forward", real_forward)
 
@@ -185,9 +187,10 @@ def test_cli_train_then_eval_prints_a_table_and_writes_json(tiny_birds, tmp_path
 def test_duration_estimate_is_measured_here_and_counts_the_one_off_feature_pass(tiny_birds):
     from fph_desktop.train.estimate import estimate_training, format_duration
 
-    estimate = estimate_training(tiny_config(tiny_birds, epochs=4), train_images=1200, test_images=600)
+    photos = sorted(tiny_birds.glob("train/*/*.jpg"))[:3]
+    estimate = estimate_training(tiny_config(tiny_birds, epochs=4), train_images=1200, test_images=600, classes=2, sample_photos=photos)
     assert estimate.mode == "fast" and estimate.epochs == 4 and estimate.device.startswith("CPU")
-    assert estimate.steps_per_epoch == round(1200 * (1 - 0.34)) // 6
+    assert estimate.steps_per_epoch == round(1200 * (1 - 0.34)) // (2 * 2)  # P is capped by the number of classes
     assert 0 < estimate.epoch_seconds and 0 < estimate.features_seconds and 0 < estimate.test_seconds
     assert estimate.total_seconds == pytest.approx(estimate.features_seconds + 4 * estimate.epoch_seconds + estimate.test_seconds)
     assert "to compute the backbone's features once, then 4 epochs of" in estimate.describe()

@@ -10,6 +10,7 @@ Reference counting, which frees almost everything, is untouched.
 from __future__ import annotations
 
 import gc
+import os
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer
 
@@ -41,5 +42,8 @@ def install() -> MainThreadCollector:
     if app is None:
         raise RuntimeError("create the QApplication before the worker threads")
     if _guard is None or _guard.parent() is not app:
+        if _guard is None and hasattr(os, "register_at_fork"):
+            # Forked children (DataLoader workers) have no GUI thread and no timer: they collect as usual.
+            os.register_at_fork(after_in_child=gc.enable)
         _guard = MainThreadCollector(app)
     return _guard

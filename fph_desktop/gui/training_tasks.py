@@ -86,11 +86,11 @@ def list_devices(progress: Progress) -> list[DeviceChoice]:
     return choices
 
 
-def estimate(progress: Progress, config, train_images: int, test_images: int):
+def estimate(progress: Progress, config, train_images: int, test_images: int, classes: int, sample_photos=()):
     from ..train.estimate import estimate_training
 
     progress.set_status("Timing a few training steps…")
-    return estimate_training(config, train_images, test_images)
+    return estimate_training(config, train_images, test_images, classes, sample_photos)
 
 
 def default_weights_path(config) -> Path:
@@ -106,8 +106,19 @@ def default_weights_path(config) -> Path:
     return candidate
 
 
-def train_model(progress: Progress, config, output: str, dataset=None):
-    """Train (resuming the run of the same config if it was interrupted); returns the TrainResult."""
+def interrupted_runs(progress: Progress) -> list:
+    """Runs an earlier session left unfinished (read here, not in the GUI thread: it imports torch)."""
+    from ..train.runs import interrupted_runs as find
+
+    return find()
+
+
+def train_model(progress: Progress, config, output: str, run_dir: str, resume: bool, dataset=None):
+    """Train into ``run_dir`` (continuing its last finished epoch when ``resume``); returns the
+    TrainResult. A finished run's checkpoints are deleted: the model is saved, they are not needed."""
+    from ..train.runs import discard_run
     from ..train.trainer import train
 
-    return train(config, output, None, progress, resume=True, dataset=dataset)
+    result = train(config, output, run_dir, progress, resume=resume, dataset=dataset)
+    discard_run(run_dir)
+    return result

@@ -121,14 +121,15 @@ class DataPage(QWizardPage):
         layout.addWidget(self.warning_label)
         layout.addWidget(self.skipped_label)
         layout.addWidget(self.skipped_list)
+        self.offered = None
+        self.resume_box.hide()
         self._show(None)
-        self.refresh_resume_offer()
 
     # -- the interrupted run, if any ---------------------------------------------------------------------
     def refresh_resume_offer(self) -> None:
-        from ..train.runs import interrupted_runs
+        self.wiz.runner.submit("runs", training_tasks.interrupted_runs, replace=True)
 
-        runs = interrupted_runs()
+    def show_resume_offer(self, runs: list) -> None:
         self.offered = runs[0] if runs else None
         self.resume_box.setVisible(self.offered is not None)
         if self.offered is not None:
@@ -136,6 +137,9 @@ class DataPage(QWizardPage):
             self.resume_label.setText(f"An interrupted training run can be resumed: {self.offered.describe()}{more}.")
 
     def _resume(self) -> None:
+        self.wiz.runner.cancel(kind="inspect")  # training must not queue behind a folder check
+        self._job = None
+        self.busy.hide()
         self.wiz.resume_record = self.offered
         self.completeChanged.emit()
         self.wiz.next()
@@ -144,7 +148,11 @@ class DataPage(QWizardPage):
         from ..train.runs import discard_run
 
         if self.offered is not None:
-            discard_run(self.offered.run_dir)
+            try:
+                discard_run(self.offered.run_dir)
+            except OSError as exc:
+                self.error_label.setText(f"Could not delete {self.offered.run_dir}: {exc.strerror or exc}")
+                self.error_label.show()
         self.refresh_resume_offer()
 
     # -- the folder --------------------------------------------------------------------------------------
@@ -321,8 +329,9 @@ class ModelPage(QWizardPage):
         for widget in (self.backbone, self.variant, self.fusion):
             widget.currentIndexChanged.connect(self._changed)
         self.weights_file.textChanged.connect(self.completeChanged)
+        self._epochs_edited = False
+        self.epochs.valueChanged.connect(self._epochs_set)
         self._weights_changed()
-        self._mode_changed()
 
     def initializePage(self) -> None:  # noqa: N802
         if not self.devices:
@@ -337,16 +346,29 @@ class ModelPage(QWizardPage):
             self.device.addItem(choice.label, choice.id)
         self.device.blockSignals(False)
         self._device_changed()
+        self._mode_changed()
+        self.completeChanged.emit()
 
     def _device_changed(self) -> None:
         gpu = any(d.gpu and d.id == self.device.currentData() for d in self.devices)
         self.mode.setCurrentIndex(self.mode.findData("full" if gpu else "fast"))
         self._changed()
 
-    def _mode_changed(self) -> None:
-        from ..train.config import TrainConfig
+    def _epochs_set(self) -> None:
+        if not self._setting_default:
+            self._epochs_edited = True
 
-        self.epochs.setValue(TrainConfig(data="").epochs_for(self.mode.currentData()))
+    _setting_default = False
+
+    def _mode_changed(self) -> None:
+        """Each mode's default epochs, until the user chose a number. Imports torch, so only once the
+        device list (which loaded it in the worker) is in."""
+        if self.devices and not self._epochs_edited:
+            from ..train.config import TrainConfig
+
+            self._setting_default = True
+            self.epochs.setValue(TrainConfig(data="").epochs_for(self.mode.currentData()))
+            self._setting_default = False
         self._changed()
 
     def _backbone_changed(self) -> None:
@@ -365,8 +387,8 @@ class ModelPage(QWizardPage):
         if path:
             self.weights_file.setText(path)
 
-    def isComplete(self) -> bool:  # noqa: N802
-        return self.weights.currentData() != "file" or bool(self.weights_file.text().strip())
+    def isComplete(self) -> bool:  # noqa: N802 - the device list must be in, or "auto" would hide a GPU
+        return bool(self.devices) and (self.weights.currentData() != "file" or bool(self.weights_file.text().strip()))
 
     def config(self):
         from ..model.config import FPHConfig
@@ -386,7 +408,8 @@ class ModelPage(QWizardPage):
         )
 
     def _changed(self) -> None:
-        if self.isVisible() and self.wiz.data_page.summary is not None:
+        if self.isVisible() and self.wiz.data_page.summary is not None and self.devices:
+            self._estimate_job = None  # an estimate still running is for the old settings
             self.estimate_label.setText("Estimating…")
             self._estimate_timer.start()
 
@@ -395,8 +418,15 @@ class ModelPage(QWizardPage):
         if summary is None:
             return
         self._estimate_job = self.wiz.runner.submit(
-            "estimate", training_tasks.estimate, self.config(), summary.train_images, summary.test_images, replace=True
+            "estimate", training_tasks.estimate, self.config(), summary.train_images, summary.test_images,
+            len(summary.counts), [item.path for item in summary.dataset.items[:: max(1, len(summary.dataset.items) // 8)][:8]],
+            replace=True,
         )
+
+    def stop_estimating(self) -> None:
+        self._estimate_timer.stop()
+        self._estimate_job = None
+        self.wiz.runner.cancel(kind="estimate")
 
     def on_finished(self, job_id: int, kind: str, result) -> None:
         if kind == "devices":
@@ -433,9 +463,13 @@ class TrainPage(QWizardPage):
         self.cancel_button.clicked.connect(self.cancel)
         self.resume_button = QPushButton("&Resume")
         self.resume_button.setToolTip("Continue from the last finished epoch")
-        self.resume_button.clicked.connect(lambda: self.start())
+        self.resume_button.clicked.connect(lambda: self.start(resume=True))
+        self.discard_button = QPushButton("&Discard run")
+        self.discard_button.setToolTip("Delete this run's checkpoints and start over from the first page")
+        self.discard_button.clicked.connect(self._discard)
         buttons = QHBoxLayout()
         buttons.addWidget(self.times, 1)
+        buttons.addWidget(self.discard_button)
         buttons.addWidget(self.resume_button)
         buttons.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
@@ -452,42 +486,72 @@ class TrainPage(QWizardPage):
         self._phase = ""  # "train" for the epochs, else the status text (e.g. the feature pass)
         self._baseline: tuple[float, int] | None = None  # (time, count) at the phase's first progress
         self._done_total = (0, 0)
+        self.run_dir: Path | None = None
+        self.kept_epoch = 0  # the last epoch whose checkpoint is on disk
 
     @property
     def running(self) -> bool:
         return self.job is not None
 
     def initializePage(self) -> None:  # noqa: N802
+        from ..train.trainer import default_run_dir
+
         record = self.wiz.resume_record
+        self.wiz.model_page.stop_estimating()
         if record is not None:
-            self.config, self.output = record.config, str(record.output)
+            self.config, self.output, self.run_dir, self.kept_epoch = record.config, str(record.output), record.run_dir, record.epoch
         else:
             self.config = self.wiz.model_page.config()
             self.output = str(training_tasks.default_weights_path(self.config))
+            self.run_dir, self.kept_epoch = default_run_dir(self.config), 0
         self.result = None
         self.plot.clear()
-        self.start()
+        self.epoch_label.clear()
+        self.start(resume=record is not None)
 
     def cleanupPage(self) -> None:  # noqa: N802 - Back: stop, keeping the checkpoint
         self.cancel()
 
-    def start(self) -> None:
+    def start(self, resume: bool) -> None:
+        """A new run (``resume=False``: an old checkpoint of the same settings is overwritten) or the
+        continuation of this one from its last finished epoch."""
         if self.running:
+            return
+        if not Path(self.config.data).is_dir():
+            self.status.setText("Training cannot go on.")
+            self.message.setText(f"The photos of this run are no longer in {self.config.data}. Move them back and resume, or discard the run.")
+            self.message.show()
+            self._offer_resume()
             return
         dataset = None
         summary = self.wiz.data_page.summary
-        if self.wiz.resume_record is None and summary is not None and summary.folder == self.config.data:
+        if not resume and summary is not None and summary.folder == self.config.data:
             dataset = summary.dataset  # already read and checked: no second pass over the photos
         self.message.hide()
         self.resume_button.hide()
+        self.discard_button.hide()
         self.cancel_button.show()
         self.cancel_button.setEnabled(True)
         self.status.setText("Starting…")
         self._started = time.monotonic()
         self._phase, self._baseline = "", None
         self._clock.start()
-        self.job = self.wiz.runner.submit("train", training_tasks.train_model, self.config, self.output, dataset)
+        self.job = self.wiz.runner.submit(
+            "train", training_tasks.train_model, self.config, self.output, str(self.run_dir), resume, dataset, late_cancel=False
+        )
         self._update_buttons()
+
+    def _discard(self) -> None:
+        from ..train.runs import discard_run
+
+        try:
+            discard_run(self.run_dir)
+        except OSError as exc:
+            self.message.setText(f"Could not delete {self.run_dir}: {exc.strerror or exc}")
+            self.message.show()
+            return
+        self.wiz.resume_record = None
+        self.wiz.restart()
 
     def cancel(self) -> None:
         if self.running:
@@ -497,8 +561,13 @@ class TrainPage(QWizardPage):
 
     def _update_buttons(self) -> None:
         self.completeChanged.emit()
-        back = self.wiz.button(QWizard.WizardButton.BackButton)
-        back.setEnabled(not self.running and self.wiz.resume_record is None)
+        self.apply_back_policy()
+
+    def apply_back_policy(self) -> None:
+        """No Back while training runs. QWizard re-enables Back whenever any page's completeness
+        changes, so the wizard calls this after each of those too."""
+        if self.wiz.currentId() == PAGE_TRAIN and self.running:
+            self.wiz.button(QWizard.WizardButton.BackButton).setEnabled(False)
 
     # -- from the worker ----------------------------------------------------------------------------------
     def on_status(self, job_id: int, text: str) -> None:
@@ -525,12 +594,16 @@ class TrainPage(QWizardPage):
             self.plot.set_total_steps(record["steps"])
             self.plot.add_loss(record["step"], record["loss"])
         else:
+            self.kept_epoch = record["epoch"]
             self.plot.add_loss(record["step"], record["loss"])
             self.plot.add_epoch(record["step"], record["val_map"], record["epoch"])
-            best = max(v for _, v, _ in self.plot.map_points) if self.plot.map_points else float("nan")
+            if self.plot.map_points:
+                best = max(v for _, v, _ in self.plot.map_points)
+                score = f"validation mAP {record['val_map']:.3f} (best so far {best:.3f})"
+            else:
+                score = "no validation split (too few photos per class), so the last epoch is kept"
             self.epoch_label.setText(
-                f"Epoch {record['epoch']} of {record['epochs']}: loss {record['loss']:.4f}, validation mAP "
-                f"{record['val_map']:.3f} (best so far {best:.3f}), {record['seconds']:.1f} s"
+                f"Epoch {record['epoch']} of {record['epochs']}: loss {record['loss']:.4f}, {score}, {record['seconds']:.1f} s"
             )
 
     def _tick(self) -> None:
@@ -557,14 +630,14 @@ class TrainPage(QWizardPage):
         )
         self.cancel_button.hide()
         self.wiz.resume_record = None
+        self.kept_epoch = 0
         self._update_buttons()
 
     def on_cancelled(self, job_id: int) -> None:
         if job_id != self.job:
             return
         self._stop_clock()
-        epochs = [p[2] for p in self.plot.map_points]
-        kept = f"after epoch {max(epochs)}" if epochs else "before the first epoch ended (nothing to keep yet)"
+        kept = f"after epoch {self.kept_epoch}" if self.kept_epoch else "before the first epoch ended (nothing to keep yet)"
         self.status.setText(f"Training stopped {kept}. Resume continues from there, now or the next time the wizard opens.")
         self._offer_resume()
 
@@ -585,6 +658,7 @@ class TrainPage(QWizardPage):
     def _offer_resume(self) -> None:
         self.cancel_button.hide()
         self.resume_button.show()
+        self.discard_button.setVisible(self.run_dir is not None and (self.run_dir / "last.pt").is_file())
         self._update_buttons()
 
     def isComplete(self) -> bool:  # noqa: N802
@@ -601,7 +675,10 @@ class FinishPage(QWizardPage):
         self.table.setHorizontalHeaderLabels(["Measure", "Value"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.saved_label = _note("")
         self.save_as = QPushButton("&Save a copy as…")
         self.save_as.setToolTip("Write the weights file somewhere else too (e.g. to share it)")
@@ -642,7 +719,7 @@ class FinishPage(QWizardPage):
             self.table.insertRow(row)
             self.table.setItem(row, 0, QTableWidgetItem(name))
             item = QTableWidgetItem(f"{value:.4f}" if isinstance(value, float) else str(value))
-            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            item.setTextAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
             self.table.setItem(row, 1, item)
         self.saved_label.setText(f"Saved as <b>{result.weights_path}</b>")
         folder = self.wiz.current_folder()
@@ -671,9 +748,6 @@ class FinishPage(QWizardPage):
         return True
 
     def validatePage(self) -> bool:  # noqa: N802 - Finish
-        from ..train.runs import discard_run
-
-        discard_run(self.wiz.train_page.result.run_dir)  # its checkpoints are no longer needed; the model is saved
         window = self.wiz.window_
         if window is not None and self.use_now.isChecked():
             window.use_model_file(str(self.wiz.train_page.result.weights_path), reindex=self.reindex.isChecked() and self.reindex.isVisible())
@@ -710,7 +784,17 @@ class TrainingWizard(QWizard):
         self.runner.finished.connect(self._finished)
         self.runner.failed.connect(self._failed)
         self.runner.cancelled.connect(self._cancelled)
-        self.currentIdChanged.connect(lambda _: self.train_page._update_buttons() if self.currentId() == PAGE_TRAIN else None)
+        self.runner.idle.connect(self._close_if_stopped)
+        for page in (self.data_page, self.model_page, self.train_page, self.finish_page):
+            page.completeChanged.connect(self.train_page.apply_back_policy)  # after QWizard's own update
+        self.currentIdChanged.connect(self._page_changed)
+        self._closed = False
+        self.data_page.refresh_resume_offer()
+
+    def _page_changed(self, page_id: int) -> None:
+        if page_id == PAGE_DATA:
+            self.data_page.refresh_resume_offer()  # a run may have stopped (or finished) since
+        self.train_page.apply_back_policy()
 
     def current_folder(self) -> str:
         window = self.window_
@@ -726,6 +810,8 @@ class TrainingWizard(QWizard):
     def _finished(self, job_id: int, kind: str, result) -> None:
         if kind == "inspect":
             self.data_page.on_finished(job_id, result)
+        elif kind == "runs":
+            self.data_page.show_resume_offer(result)
         elif kind in ("devices", "estimate"):
             self.model_page.on_finished(job_id, kind, result)
         elif kind == "train":
@@ -754,14 +840,16 @@ class TrainingWizard(QWizard):
         close once the worker has let go, so the window never blocks on it."""
         self._closing = True
         self.runner.cancel()
-        if self.train_page.running:
-            self.train_page.status.setText("Stopping; the last finished epoch is kept for a resume…")
+        if self.runner.running_kind() is not None:
+            if self.train_page.running:
+                self.train_page.status.setText("Stopping; the last finished epoch is kept for a resume…")
             self.setEnabled(False)
-            return
+            return  # the worker's idle signal closes the wizard
         self._close_if_stopped()
 
     def _close_if_stopped(self) -> None:
-        if self._closing and not self.train_page.running and not self.runner.is_busy():
+        if self._closing and not self._closed and self.runner.running_kind() is None:
+            self._closed = True
             self.shutdown()
             super().reject()
 

@@ -38,6 +38,7 @@ class Job:
     kwargs: dict = field(default_factory=dict)
     id: int = field(default_factory=lambda: next(_job_ids))
     progress: Progress | None = None
+    late_cancel: bool = True  # a cancel during the job's last step still reports as cancelled
 
 
 _EXPECTED = ("WeightsError", "ImageError", "IndexStoreError", "NoModelError", "BackboneWeightsError", "TrainingError")
@@ -90,7 +91,8 @@ class _Executor(QObject):
                 raise Cancelled()
             self.started.emit(job.id, job.kind)
             result = job.fn(progress, *job.args, **job.kwargs)
-            progress.check()  # a cancel that arrived during the last step still counts as a cancel
+            if job.late_cancel:
+                progress.check()  # a cancel that arrived during the last step still counts as a cancel
         except Cancelled:
             self.cancelled.emit(job.id, job.kind)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI as a signal
@@ -133,13 +135,15 @@ class JobRunner(QObject):
         self._thread.start()
 
     # -- called from the GUI thread ------------------------------------------------------------------
-    def submit(self, kind: str, fn: Callable[..., Any], *args, replace: bool = False, **kwargs) -> int:
-        """Queue ``fn(progress, *args, **kwargs)``; returns the job id used in every signal."""
+    def submit(self, kind: str, fn: Callable[..., Any], *args, replace: bool = False, late_cancel: bool = True, **kwargs) -> int:
+        """Queue ``fn(progress, *args, **kwargs)``; returns the job id used in every signal.
+        ``late_cancel=False``: a job that returned is finished, even if a cancel came in after its
+        last check (a training run that has saved its model must not be reported as stopped)."""
         if self._closed:
             raise RuntimeError("the worker was shut down")
         if replace:
             self.cancel(kind=kind)
-        job = Job(kind, fn, args, kwargs)
+        job = Job(kind, fn, args, kwargs, late_cancel=late_cancel)
         job.progress = Progress(
             on_status=lambda text, i=job.id: self._executor.status.emit(i, text),
             on_progress=lambda done, total, i=job.id: self._executor.progress.emit(i, done, total),

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
 
 import torch
 
 from ..device import describe_device, select_device
 from ..model import build_model
 from ..model.backbones import STAGES
+from ..model.weights import model_preprocessing
 from .config import TrainConfig
 from .losses import HashLoss
 
@@ -21,7 +24,7 @@ class Estimate:
     device: str
     epochs: int
     steps_per_epoch: int
-    features_seconds: float  # fast mode: the one-off backbone pass over every photo (0 when cached)
+    features_seconds: float  # fast mode: the one-off decode and backbone pass over every photo (assumes no cache yet)
     epoch_seconds: float  # training steps and the validation pass of one epoch
     test_seconds: float
 
@@ -52,20 +55,39 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def _timed(fn, repeats: int = 2) -> float:
+def _synchronizer(device: torch.device):
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    if device.type == "mps":
+        return torch.mps.synchronize
+    return lambda: None
+
+
+def _timed(fn, sync=lambda: None, repeats: int = 2) -> float:
     fn()  # warm-up: allocations, kernel selection
+    sync()
     started = time.perf_counter()
     for _ in range(repeats):
         fn()
+    sync()
     return (time.perf_counter() - started) / repeats
 
 
-def estimate_training(config: TrainConfig, train_images: int, test_images: int, probe_batch: int = 4) -> Estimate:
+def estimate_training(
+    config: TrainConfig, train_images: int, test_images: int, classes: int | None = None,
+    sample_photos: Sequence[str | Path] = (), probe_batch: int = 8,
+) -> Estimate:
+    """The backbone is timed on ``probe_batch`` images; the heads' training step and encoding on the
+    run's own batch size (the stage maps repeated), since small batches are slower per image; and
+    decoding on ``sample_photos`` (a few of the run's own photos), since large JPEGs can cost more
+    than the network on a CPU. Not timed: mixed precision (full mode on a GPU is a bit faster than
+    this says) and the fp16 feature cache's reads."""
     device = select_device(config.device)
+    sync = _synchronizer(device)
     mode = config.mode if config.mode != "auto" else ("full" if device.type == "cuda" else "fast")
     epochs = config.epochs_for(mode)
     fit_images = max(1, round(train_images * (1 - config.val_fraction)))
-    batch = config.classes_per_batch * config.images_per_class
+    batch = min(config.classes_per_batch, classes or config.classes_per_batch) * config.images_per_class
     steps = config.steps_per_epoch or max(1, fit_images // batch)
 
     torch.manual_seed(0)
@@ -73,13 +95,14 @@ def estimate_training(config: TrainConfig, train_images: int, test_images: int, 
     loss_fn = HashLoss(config.loss, config.model.code_bits, 2, config.quant_weight, config.aux_weight).to(device)
     size = config.model.image_size
     images = torch.randn(probe_batch, 3, size, size, device=device)
-    labels = torch.arange(probe_batch, device=device) % 2
+    repeat = max(1, -(-batch // probe_batch))
+    labels = (torch.arange(batch, device=device) % 2) if mode == "fast" else torch.arange(probe_batch, device=device) % 2
 
     model.eval()
     with torch.no_grad():  # not inference_mode: the stage maps are reused in the timed training step
-        per_image_backbone = _timed(lambda: model.backbone(images)) / probe_batch
-        stages = {k: v.clone() for k, v in model.backbone(images).items() if k in STAGES}
-        per_image_heads = _timed(lambda: model.forward_stages(stages)) / probe_batch
+        per_image_backbone = _timed(lambda: model.backbone(images), sync) / probe_batch
+        stages = {k: v.repeat(repeat, 1, 1, 1)[:batch] for k, v in model.backbone(images).items() if k in STAGES}
+        per_image_heads = _timed(lambda: model.forward_stages(stages), sync) / batch
 
     def step() -> None:
         model.zero_grad(set_to_none=True)
@@ -92,17 +115,36 @@ def estimate_training(config: TrainConfig, train_images: int, test_images: int, 
         model.backbone.eval()
         for p in model.backbone.parameters():
             p.requires_grad_(False)
-    per_image_step = _timed(step) / probe_batch
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    per_image_step = _timed(step, sync) / (batch if mode == "fast" else probe_batch)
+    decode = _decode_seconds(sample_photos, model_preprocessing(model))
+    # Decoding runs in DataLoader workers: beside the network on a GPU, on the same cores on a CPU.
+    overlap = (lambda net: max(net, decode / max(1, config.workers))) if device.type != "cpu" else (lambda net: net + decode)
 
-    encode = per_image_heads if mode == "fast" else per_image_backbone + per_image_heads
+    encode = per_image_heads if mode == "fast" else overlap(per_image_backbone + per_image_heads)
+    train_image = per_image_step if mode == "fast" else overlap(per_image_step)
     return Estimate(
         mode=mode,
         device=describe_device(device),
         epochs=epochs,
         steps_per_epoch=steps,
-        features_seconds=(train_images + test_images) * per_image_backbone if mode == "fast" else 0.0,
-        epoch_seconds=steps * batch * per_image_step + train_images * encode,
+        features_seconds=(train_images + test_images) * overlap(per_image_backbone) if mode == "fast" else 0.0,
+        epoch_seconds=steps * batch * train_image + train_images * encode,
         test_seconds=(train_images + test_images) * encode,
     )
+
+
+def _decode_seconds(photos: Sequence[str | Path], preprocessing) -> float:
+    """Mean time to decode and prepare one photo, as the data loader does; 0 without samples."""
+    from ..data.photos import PhotoDataset
+    from ..imaging import ImageError
+
+    dataset = PhotoDataset([Path(p) for p in photos], None, preprocessing)
+    times = []
+    for index in range(len(dataset)):
+        started = time.perf_counter()
+        try:
+            dataset[index]
+        except ImageError:
+            continue
+        times.append(time.perf_counter() - started)
+    return sum(times) / len(times) if times else 0.0

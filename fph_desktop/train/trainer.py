@@ -36,7 +36,7 @@ from ..progress import Progress, silent
 from .config import TrainConfig
 from .feature_cache import StageCache
 from .losses import HashLoss
-from .runs import runs_dir, write_record
+from .runs import read_record, runs_dir, write_record
 
 CHECKPOINT_FORMAT = "fph-desktop-checkpoint"
 
@@ -120,6 +120,13 @@ def _atomic_save(obj, path: Path) -> None:
         raise TrainingError(f"could not write checkpoint {path}: {exc.strerror or exc}; free some disk space and resume") from exc
 
 
+def _record(run_dir: Path, *args) -> None:
+    try:
+        write_record(run_dir, *args)
+    except OSError as exc:
+        raise TrainingError(f"could not write {run_dir / 'run.json'}: {exc.strerror or exc}; free some disk space and resume") from exc
+
+
 def _parameter_digest(model: nn.Module) -> str:
     digest = hashlib.sha256()
     for name, p in sorted(model.named_parameters()):
@@ -143,8 +150,8 @@ def _explain_gpu_memory_errors(fn):
         except torch.cuda.OutOfMemoryError as exc:
             torch.cuda.empty_cache()
             raise TrainingError(
-                "the GPU ran out of memory; lower 'classes per batch' or the image size, or train in the fast "
-                "CPU mode, then resume (the last finished epoch is kept)"
+                "the GPU ran out of memory; start a new run with a smaller image size or fewer classes per "
+                "batch, or in the fast mode (frozen backbone), which needs far less"
             ) from exc
 
     return wrapper
@@ -172,7 +179,10 @@ def train(
     if config.model.method != "fph":
         raise TrainingError("only FPH is trained this way; ITQ is fitted with fit_itq_model")
     started = time.monotonic()
-    world = _Distributed(config.device)
+    try:
+        world = _Distributed(config.device)
+    except RuntimeError as exc:  # the run's GPU is gone (unplugged eGPU, another machine)
+        raise TrainingError(f"{exc}; start a new run on another device") from exc
     device = world.device
     mode = config.mode if config.mode != "auto" else ("full" if device.type == "cuda" else "fast")
     _seed_everything(config.seed)
@@ -248,10 +258,15 @@ def train(
     best_map, best_epoch, start_epoch = -1.0, 0, 0
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     config_json = json.dumps(config.to_dict(), sort_keys=True)
-    if resume and last_path.is_file():
+    previous = read_record(run_dir)
+    if resume and last_path.is_file() and not (previous is not None and previous.state == "finished"):
         ckpt = torch.load(last_path, map_location="cpu", weights_only=True)
         if ckpt.get("format") != CHECKPOINT_FORMAT or ckpt.get("train_config") != config_json:
             raise TrainingError(f"{run_dir}: holds a checkpoint of a different run; choose another run folder or start afresh")
+        if ckpt.get("classes", dataset.classes) != dataset.classes:
+            raise TrainingError(
+                f"the classes in {config.data} changed since this run stopped; it cannot go on, start a new run"
+            )
         model.load_state_dict(ckpt["model"])
         loss_fn.load_state_dict(ckpt["loss_fn"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -262,7 +277,7 @@ def train(
     resumed_from = start_epoch
     if world.main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_record(run_dir, config, output, start_epoch, epochs, "running")
+        _record(run_dir, config, output, start_epoch, epochs, "running")
 
     def encode(indices: list[int], items) -> np.ndarray:
         if cache is not None:
@@ -334,17 +349,18 @@ def train(
         if world.main:
             _atomic_save(
                 {
-                    "format": CHECKPOINT_FORMAT, "train_config": config_json, "epoch": epoch + 1,
+                    "format": CHECKPOINT_FORMAT, "train_config": config_json, "epoch": epoch + 1, "classes": dataset.classes,
                     "model": model.state_dict(), "loss_fn": loss_fn.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "history": json.dumps(history),
                     "best_map": best_map, "best_epoch": best_epoch,
                 },
                 last_path,
             )
-            write_record(run_dir, config, output, epoch + 1, epochs, "running")
+            _record(run_dir, config, output, epoch + 1, epochs, "running")
         progress.partial(dict(record))
         world.barrier()
 
+    progress.check()  # a cancel during the last validation pass stops before the test pass and the save
     digests = [_parameter_digest(model)]
     if world.world > 1:
         gathered: list = [None] * world.world
@@ -375,7 +391,7 @@ def train(
             info = save_weights(output, model, dataset.classes, summary)
         except OSError as exc:
             raise TrainingError(f"{exc.strerror or exc}; free some disk space and resume: the trained model is kept and only needs saving") from exc
-        write_record(run_dir, config, output, epochs, epochs, "finished")
+        _record(run_dir, config, output, epochs, epochs, "finished")
     world.barrier()
     return TrainResult(output, info, history, test_metrics, resumed_from, run_dir)
 
