@@ -409,7 +409,7 @@ class ModelPage(QWizardPage):
 
     def _changed(self) -> None:
         if self.isVisible() and self.wiz.data_page.summary is not None and self.devices:
-            self._estimate_job = None  # an estimate still running is for the old settings
+            self._estimate_job = self.last_estimate = None  # an estimate still running is for the old settings
             self.estimate_label.setText("Estimating…")
             self._estimate_timer.start()
 
@@ -616,6 +616,9 @@ class TrainPage(QWizardPage):
             rate = (done - self._baseline[1]) / (now - self._baseline[0])
             stage = "of training" if self._phase == "train" else "of this stage"
             left = f" · about {_clock((total - done) / rate)} left {stage}"
+            estimate = self.wiz.model_page.last_estimate
+            if self._phase != "train" and estimate is not None and self.wiz.resume_record is None:
+                left += f", then about {_clock(estimate.epochs * estimate.epoch_seconds)} of training (estimated)"
         self.times.setText(f"Elapsed {_clock(now - self._started)}{left}")
 
     def on_finished(self, job_id: int, result) -> None:
