@@ -283,11 +283,12 @@ def train(
         if cache is not None:
             offset = 0 if items is train_items else len(train_items)
             model.eval()
+            outs = []
             with torch.inference_mode():
-                outs = [
-                    model({k: v.to(device) for k, v in cache.batch([offset + j for j in indices[s : s + 256]]).items()}).u.float().cpu()
-                    for s in range(0, len(indices), 256)
-                ]
+                for s in range(0, len(indices), 256):
+                    progress.check()  # closing the app during a validation pass stops within a chunk
+                    stages = cache.batch([offset + j for j in indices[s : s + 256]])
+                    outs.append(model({k: v.to(device) for k, v in stages.items()}).u.float().cpu())
             return torch.cat(outs).numpy()
         return encode_paths(model, preprocessing, [items[j].path for j in indices], device, config.batch_size_eval, config.workers)
 
