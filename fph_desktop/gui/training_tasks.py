@@ -120,5 +120,8 @@ def train_model(progress: Progress, config, output: str, run_dir: str, resume: b
     from ..train.trainer import train
 
     result = train(config, output, run_dir, progress, resume=resume, dataset=dataset)
-    discard_run(run_dir)
+    try:
+        discard_run(run_dir)
+    except OSError:
+        pass  # a leftover checkpoint folder is not worth failing a run whose model is saved
     return result
