@@ -233,3 +233,33 @@ def test_a_full_disk_says_what_to_do_and_quitting_the_app_mid_run_keeps_the_chec
 
     [record] = interrupted_runs()
     assert record.epochs == 40 and 1 <= record.epoch < 40 and (record.run_dir / "last.pt").is_file()
+
+
+def test_opening_the_wizard_never_imports_torch_in_the_gui_thread(tmp_path):
+    """Importing torch holds the GIL for seconds: the wizard's first page must paint without it.
+    Its worker jobs (which do import torch) are stubbed here, so any import would be the GUI's."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    probe = tmp_path / "probe.json"
+    script = f"""
+import json, sys
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from fph_desktop.gui import training_tasks
+training_tasks.interrupted_runs = lambda progress: []
+from fph_desktop.gui.training_wizard import TrainingWizard
+wizard = TrainingWizard()
+wizard.show()
+for _ in range(20):
+    app.processEvents()
+wizard.data_page.folder_edit.setText("x")
+loaded = "torch" in sys.modules
+wizard.shutdown()
+json.dump({{"torch_loaded": loaded, "offer_checked": not wizard.data_page.resume_box.isVisible()}}, open({str(probe)!r}, "w"))
+"""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=300)
+    assert json.loads(probe.read_text()) == {"torch_loaded": False, "offer_checked": True}
