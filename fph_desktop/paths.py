@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import platformdirs
@@ -13,6 +14,11 @@ APP_AUTHOR = "fph-desktop"
 def _override(env: str) -> Path | None:
     value = os.environ.get(env)
     return Path(value) if value else None
+
+
+def file_stem(name: str, fallback: str) -> str:
+    """``name`` made safe as part of a file name on every platform (at most 40 characters)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:40] or fallback
 
 
 def data_dir() -> Path:

@@ -4,9 +4,6 @@ inside the functions, so importing this module stays cheap.
 """
 from __future__ import annotations
 
-import hashlib
-import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -52,12 +49,9 @@ def load_model(progress: Progress, path: str, device: str | None = None) -> Mode
 def unsupervised_model_path(folder: str | Path, bits: int) -> Path:
     """Where the unsupervised codes fitted on ``folder`` are kept (one file per folder and length)."""
     from .. import paths
-    from ..index.store import folder_key
+    from ..index.store import folder_label
 
-    key = folder_key(folder)
-    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(key) or "root").strip("._")[:40] or "folder"
-    return paths.data_dir() / "models" / "unsupervised" / f"{slug}-{digest}-itq-efficientnet_lite0-{bits}bit.fph"
+    return paths.data_dir() / "models" / "unsupervised" / f"{folder_label(folder)}-itq-efficientnet_lite0-{bits}bit.fph"
 
 
 def ensure_unsupervised_model(progress: Progress, folder: str, bits: int = 48, device: str | None = None) -> str:

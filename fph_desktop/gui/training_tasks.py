@@ -3,7 +3,6 @@ main window's (each takes a :class:`~fph_desktop.progress.Progress` first and re
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,8 +96,7 @@ def default_weights_path(config) -> Path:
     """A new file in the app's models folder, named after the data and the model; never an existing one."""
     from .. import paths
 
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(config.data).name or "data").strip("._")[:40] or "data"
-    stem = f"{slug}-{config.model.backbone}-{config.model.code_bits}bit"
+    stem = f"{paths.file_stem(Path(config.data).name, 'data')}-{config.model.backbone}-{config.model.code_bits}bit"
     folder = paths.data_dir() / "models"
     candidate, n = folder / f"{stem}.fph", 2
     while candidate.exists():

@@ -76,11 +76,16 @@ def indexes_dir() -> Path:
 def db_path_for(folder: str | Path, fingerprint: str) -> Path:
     """Where the index of ``folder`` under the model ``fingerprint`` lives. The folder's name is in
     the file name for people browsing the data directory; the hash keeps two "Photos" folders apart."""
+    safe_fingerprint = re.sub(r"[^A-Za-z0-9]", "", fingerprint)[:32]
+    return indexes_dir() / f"{folder_label(folder)}-{safe_fingerprint}{DB_SUFFIX}"
+
+
+def folder_label(folder: str | Path) -> str:
+    """``name-hash`` of a folder for file names: its name for people browsing the data directory,
+    a hash of its full path to keep two "Photos" folders apart."""
     key = folder_key(folder)
     digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(key) or "root").strip("._")[:40] or "folder"
-    safe_fingerprint = re.sub(r"[^A-Za-z0-9]", "", fingerprint)[:32]
-    return indexes_dir() / f"{slug}-{digest}-{safe_fingerprint}{DB_SUFFIX}"
+    return f"{paths.file_stem(os.path.basename(key) or 'root', 'folder')}-{digest}"
 
 
 @dataclass(frozen=True)

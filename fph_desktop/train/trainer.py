@@ -11,6 +11,7 @@ import math
 import os
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from ..progress import Progress, silent
 from .config import TrainConfig
 from .feature_cache import StageCache
 from .losses import HashLoss
-from .runs import read_record, runs_dir, write_record
+from .runs import RUN_FILE, read_record, runs_dir, write_record
 
 CHECKPOINT_FORMAT = "fph-desktop-checkpoint"
 
@@ -112,19 +113,23 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _atomic_save(obj, path: Path) -> None:
+@contextmanager
+def _disk_errors(what: str):
+    """A checkpoint or the run record that cannot be written ends the run with the next step named."""
     try:
-        with atomic_write(path) as handle:
-            torch.save(obj, handle)
+        yield
     except OSError as exc:
-        raise TrainingError(f"could not write checkpoint {path}: {exc.strerror or exc}; free some disk space and resume") from exc
+        raise TrainingError(f"could not write {what}: {exc.strerror or exc}; free some disk space and resume") from exc
+
+
+def _atomic_save(obj, path: Path) -> None:
+    with _disk_errors(f"checkpoint {path}"), atomic_write(path) as handle:
+        torch.save(obj, handle)
 
 
 def _record(run_dir: Path, *args) -> None:
-    try:
+    with _disk_errors(str(run_dir / RUN_FILE)):
         write_record(run_dir, *args)
-    except OSError as exc:
-        raise TrainingError(f"could not write {run_dir / 'run.json'}: {exc.strerror or exc}; free some disk space and resume") from exc
 
 
 def _parameter_digest(model: nn.Module) -> str:
