@@ -137,7 +137,7 @@ def test_wizard_trains_with_cancel_and_resume_and_the_model_searches_in_the_wind
     assert wizard.currentId() == 2 and train.running and train.cancel_button.isVisible()
     assert not wizard.button(QWizard.WizardButton.BackButton).isEnabled()
     qtbot.waitUntil(lambda: gate.epochs == [1] and train.kept_epoch == 1, timeout=WAIT_MS)
-    with qtbot.waitSignal(wizard.runner.cancelled, timeout=WAIT_MS):
+    with qtbot.waitSignal(wizard.runner.cancelled, timeout=WAIT_MS, check_params_cb=lambda _, kind: kind == "train"):
         _click(qtbot, train.cancel_button)
         gate.release()
     assert "stopped after epoch 1" in train.status.text() and train.resume_button.isVisible()
@@ -211,7 +211,7 @@ def test_a_full_disk_says_what_to_do_and_quitting_the_app_mid_run_keeps_the_chec
 
     monkeypatch.setattr(trainer, "save_weights", disk_full)
     train = wizard.train_page
-    with qtbot.waitSignal(wizard.runner.failed, timeout=WAIT_MS):
+    with qtbot.waitSignal(wizard.runner.failed, timeout=WAIT_MS, check_params_cb=lambda _, kind, __: kind == "train"):
         _click(qtbot, _next(wizard))
     assert train.message.isVisible() and "No space left on device; free some disk space and resume" in train.message.text()
     assert train.resume_button.isVisible() and not _next(wizard).isEnabled()
