@@ -44,21 +44,25 @@ class _ProgressPrinter:
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     from .model.backbones import BACKBONES
-    from .model.config import FUSIONS, STRUCTURES
+    from .model.config import FUSIONS, STRUCTURES, FPHConfig
 
+    default = FPHConfig()
     group = parser.add_argument_group("model")
     group.add_argument("--method", choices=["fph", "itq"], default="fph", help="fph: train; itq: unsupervised codes, no labels used")
-    group.add_argument("--backbone", choices=list(BACKBONES), default="resnet18")
+    group.add_argument("--backbone", choices=list(BACKBONES), default=default.backbone,
+                       help=f"default {default.backbone} (its weights ship with the app; the ResNets' download once)")
     group.add_argument("--backbone-weights", default="imagenet", metavar="imagenet|none|FILE",
                        help="pretrained ImageNet weights (default), a local state-dict file, or none (random init)")
-    group.add_argument("--bits", type=int, default=48, help="code length, 8..256 in multiples of 8 (default 48)")
-    group.add_argument("--image-size", type=int, default=224)
+    group.add_argument("--bits", type=int, default=default.code_bits, help="code length, 8..256 in multiples of 8 (default 48)")
+    group.add_argument("--image-size", type=int, default=default.image_size)
     group.add_argument("--fusion", choices=FUSIONS, default="mean", help="consensus fusion of the low layers")
     group.add_argument("--structure", choices=STRUCTURES, default="spp", help="spatial structure of the horizontal pyramid")
     group.add_argument("--no-vertical", action="store_true", help="ablation: horizontal pyramid only")
     group.add_argument("--no-horizontal", action="store_true", help="ablation: vertical pyramid only")
     group.add_argument("--no-aux-heads", action="store_true")
-    group.add_argument("--head-hidden", type=int, default=0)
+    group.add_argument("--horizontal-width", type=int, default=default.horizontal_width)
+    group.add_argument("--head-hidden", type=int, default=default.head_hidden, help="hash head's hidden width (0: linear head)")
+    group.add_argument("--head-dropout", type=float, default=default.head_dropout)
 
 
 def _model_config(args):
@@ -68,6 +72,7 @@ def _model_config(args):
         method=args.method, backbone=args.backbone, code_bits=args.bits, image_size=args.image_size,
         fusion=args.fusion, structure=args.structure, use_vertical=not args.no_vertical,
         use_horizontal=not args.no_horizontal, aux_heads=not args.no_aux_heads, head_hidden=args.head_hidden,
+        head_dropout=args.head_dropout, horizontal_width=args.horizontal_width,
     )
 
 
@@ -76,6 +81,10 @@ def _backbone_weights(value: str):
 
 
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
+    from .train.config import TrainConfig
+    from .train.losses import LOSSES
+
+    default = TrainConfig(data="")
     parser = subparsers.add_parser("train", help="train FPH (or fit ITQ) on a labelled photo folder")
     parser.add_argument("--data", required=True, help="labelled folder, CUB-200-2011 or Stanford Dogs root")
     parser.add_argument("--out", help="weights file to write (default: in the app's model folder)")
@@ -85,16 +94,19 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                        help="fast: frozen backbone on cached features (CPU); full: fine-tune all (GPU); auto picks")
     group.add_argument("--epochs", type=int, default=0, help="0: the mode's default")
     group.add_argument("--steps-per-epoch", type=int, default=0)
-    group.add_argument("--loss", choices=["triplet", "dpsh", "softmax"], default="softmax",
-                       help="softmax over the codes (default; best on validation), triplet (the reading's), or DPSH")
+    group.add_argument("--loss", choices=LOSSES, default=default.loss,
+                       help="cosine: normalised softmax over the codes (default; best on validation); softmax; triplet (the reading's); DPSH")
+    group.add_argument("--views", type=int, default=default.views,
+                       help="fast mode: cached views of each training photo (centre crop + random resized crops)")
     group.add_argument("--optimizer", choices=["auto", "sgd", "adamw"], default="auto",
                        help="auto: AdamW in fast mode, SGD (momentum 0.9) for full fine-tuning")
     group.add_argument("--lr", type=float, default=0.0, help="0: 1e-3 for AdamW, 0.01 for SGD")
-    group.add_argument("--classes-per-batch", type=int, default=16, metavar="P")
-    group.add_argument("--images-per-class", type=int, default=4, metavar="K")
-    group.add_argument("--val-fraction", type=float, default=0.1)
-    group.add_argument("--test-fraction", type=float, default=0.3, help="for a single folder of class sub-folders")
-    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--classes-per-batch", type=int, default=default.classes_per_batch, metavar="P",
+                       help="0: the mode's default (fast 64, full 16)")
+    group.add_argument("--images-per-class", type=int, default=default.images_per_class, metavar="K")
+    group.add_argument("--val-fraction", type=float, default=default.val_fraction)
+    group.add_argument("--test-fraction", type=float, default=default.test_fraction, help="for a single folder of class sub-folders")
+    group.add_argument("--seed", type=int, default=default.seed)
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     group.add_argument("--no-amp", action="store_true")
     group.add_argument("--workers", type=int, default=2)
@@ -127,6 +139,7 @@ def cmd_train(args) -> int:
         train_config = TrainConfig(
             data=args.data, model=config, mode=args.mode, backbone_weights=_backbone_weights(args.backbone_weights),
             epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, loss=args.loss, optimizer=args.optimizer, lr=args.lr,
+            views=args.views,
             classes_per_batch=args.classes_per_batch, images_per_class=args.images_per_class,
             val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed, device=args.device,
             amp=not args.no_amp, workers=args.workers,

@@ -115,3 +115,51 @@ def test_efficientnet_lite0_ships_its_weights_and_its_own_normalisation():
     grey = Image.new("RGB", (300, 260), (127, 127, 127))
     assert first.preprocessing.to_tensor(grey).abs().max() < 1e-6
     assert build_backbone("resnet18", None).preprocessing.name == "imagenet"
+
+
+@pytest.mark.parametrize("fusion", ["mean", "learned", "max"])
+def test_pooled_first_model_codes_photos_from_pooled_statistics_alone(fusion):
+    """The fast mode trains on cached statistics and the app encodes photos: both must be one model."""
+    from fph_desktop.model.fph import pooled_statistics
+
+    torch.manual_seed(0)
+    config = FPHConfig(backbone="resnet18", code_bits=16, fusion=fusion, horizontal_width=8)
+    model = build_model(config, backbone_weights=None).train()
+    images = torch.randn(6, 3, 64, 64)
+    model(images)  # batch-norm statistics away from their initial values
+    model.eval()
+    with torch.no_grad():
+        stages = model.backbone(images)
+        stats = pooled_statistics(config, stages)
+        assert stats["cells:C2"].shape == (6, model.backbone.channels["C2"], 21, 1)
+        torch.testing.assert_close(model(images).u, model(stats).u)
+        # The overlay's fused map, pooled into the structure's cells, is the feature the code came from
+        # (exactly so for linear fusions: the ReLU comes after the pooling).
+        out = model(images, return_maps=True)
+        if fusion != "max":
+            fused_before_relu = model.horizontal.fusion(
+                [model.horizontal.reduce[lvl](stats[f"cells:{lvl}"]) for lvl in config.horizontal_levels]
+            )
+            from_map = model.horizontal.pool.bin_means(
+                model.horizontal.fusion(
+                    [
+                        torch.nn.functional.interpolate(model.horizontal.reduce[lvl](stages[lvl]), size=(8, 8), mode="bilinear")
+                        if stages[lvl].shape[-1] < 8 else torch.nn.functional.adaptive_avg_pool2d(model.horizontal.reduce[lvl](stages[lvl]), 8)
+                        for lvl in config.horizontal_levels
+                    ]
+                )
+            )
+            torch.testing.assert_close(from_map, fused_before_relu, rtol=1e-4, atol=1e-5)
+        assert out.fused_map.shape == (6, 8, 8, 8) and out.fused_map.min() >= 0
+
+
+def test_weights_configs_saved_before_pool_first_load_with_the_old_reading():
+    saved = FPHConfig(pool_first=False, vertical_smoothing=True).to_dict()
+    del saved["pool_first"]  # a file written before the field existed
+    legacy = FPHConfig.from_dict(saved)
+    assert legacy.pool_first is False and legacy.vertical_smoothing is True
+    model = build_model(FPHConfig.from_dict({**saved, "backbone": "resnet18", "code_bits": 16}), None).eval()
+    out = model(torch.randn(2, 3, 64, 64), return_maps=True)
+    assert out.u.shape == (2, 16) and out.fused_map.shape[-2:] == (8, 8)
+    with pytest.raises(ValueError, match="no 3x3 smoothing"):
+        FPHConfig(vertical_smoothing=True)

@@ -195,3 +195,30 @@ def test_duration_estimate_is_measured_here_and_counts_the_one_off_feature_pass(
     assert estimate.total_seconds == pytest.approx(estimate.features_seconds + 4 * estimate.epoch_seconds + estimate.test_seconds)
     assert "to compute the backbone's features once, then 4 epochs of" in estimate.describe()
     assert [format_duration(s) for s in (0.4, 59, 61, 600, 3725)] == ["0 s", "59 s", "1 min 01 s", "10 min", "1 h 02 min"]
+
+
+def test_fast_mode_caches_several_views_of_each_training_photo_and_a_run_resumes_with_other_workers(tiny_birds, tmp_path):
+    from fph_desktop import paths
+    from fph_desktop.train.stats_cache import ViewStatsCache
+
+    config = tiny_config(tiny_birds, epochs=2, views=3)
+    progress = Progress()
+    progress._on_partial = lambda record: record["kind"] == "epoch" and progress.cancel()
+    with pytest.raises(Cancelled):
+        train(config, tmp_path / "m.fph", tmp_path / "run", progress)
+    [folder] = [p for p in (paths.cache_dir() / "stats").iterdir() if p.is_dir()]
+    meta = json.loads((folder / "meta.json").read_text())
+    # 18 train photos: 12 trained on (3 views each), 6 validation + 9 test photos (the centre crop alone).
+    assert meta["rows"] == meta["done"] == 12 * 3 + 6 + 9
+    from fph_desktop.data.layouts import load_labelled_folder, split_validation
+    from fph_desktop.train.trainer import training_views
+
+    items = load_labelled_folder(tiny_birds).split("train")
+    fit_idx, _ = split_validation(items, config.val_fraction, config.seed)
+    cache = ViewStatsCache(folder, {k: tuple(v) for k, v in meta["shapes"].items()}, training_views(config, 18, fit_idx, 9))
+    first = int(cache.offsets[fit_idx[0]])
+    views = cache.tensors["mean:C5"][first : first + 3].float()
+    assert not torch.allclose(views[0], views[1]) and not torch.allclose(views[1], views[2])  # different crops
+    # Workers and the evaluation batch are how a run executes, not what it computes: it resumes.
+    result = train(tiny_config(tiny_birds, epochs=2, views=3, workers=1, batch_size_eval=7), tmp_path / "m.fph", tmp_path / "run")
+    assert result.resumed_from_epoch == 1 and len(result.history) == 2

@@ -75,7 +75,7 @@ def detect_layout(root: str | Path) -> str:
         return "stanford-dogs"
     if _class_dirs(root / "train") and _class_dirs(root / "test"):
         return "split-folders"
-    if len(_class_dirs(root)) >= 1:
+    if len(_class_dirs(root)) >= 1 or _class_dirs(root / "train"):  # a train/ without a test/: split it here
         return "class-folders"
     nested = root / "CUB_200_2011"
     if nested.is_dir():
@@ -99,6 +99,8 @@ def load_labelled_folder(
     layout = detect_layout(root)
     if layout == "cub-200-2011" and not (root / "images.txt").is_file():
         root = root / "CUB_200_2011"
+    if layout == "class-folders" and not _class_dirs(root):
+        root = root / "train"
     reader = {
         "split-folders": _read_split_folders,
         "class-folders": lambda r: _read_class_folders(r, test_fraction, seed),

@@ -85,6 +85,13 @@ def list_devices(progress: Progress) -> list[DeviceChoice]:
     return choices
 
 
+def backbone_notes(progress: Progress) -> dict[str, str | None]:
+    """Per backbone, None when its pretrained weights are at hand offline, else why not."""
+    from ..model.backbones import BACKBONES, weights_note
+
+    return {name: weights_note(name) for name in BACKBONES}
+
+
 def estimate(progress: Progress, config, train_images: int, test_images: int, classes: int, sample_photos=()):
     from ..train.estimate import estimate_training
 

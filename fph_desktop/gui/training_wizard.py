@@ -25,10 +25,10 @@ from .workers import JobRunner
 
 PAGE_DATA, PAGE_MODEL, PAGE_TRAIN, PAGE_FINISH = range(4)
 
-BACKBONE_LABELS = {
+BACKBONE_LABELS = {  # the first is the default: the best measured one that works offline
+    "efficientnet_lite0": "EfficientNet-Lite0 (ships with the app, works offline)",
     "resnet18": "ResNet-18 (the paper's)",
     "resnet50": "ResNet-50 (slower, stronger)",
-    "efficientnet_lite0": "EfficientNet-Lite0 (ships with the app, works offline)",
 }
 WEIGHT_SOURCES = [("imagenet", "ImageNet pretrained"), ("none", "Random (train from scratch)"), ("file", "From a file…")]
 VARIANTS = [  # label, use_vertical, use_horizontal
@@ -336,6 +336,7 @@ class ModelPage(QWizardPage):
     def initializePage(self) -> None:  # noqa: N802
         if not self.devices:
             self.wiz.runner.submit("devices", training_tasks.list_devices)
+            self.wiz.runner.submit("backbones", training_tasks.backbone_notes)
         self._changed()
 
     def set_devices(self, devices: list[training_tasks.DeviceChoice]) -> None:
@@ -428,9 +429,20 @@ class ModelPage(QWizardPage):
         self._estimate_job = None
         self.wiz.runner.cancel(kind="estimate")
 
+    def set_backbone_notes(self, notes: dict[str, str | None]) -> None:
+        """Mark the backbones whose weights would need a download, so none is picked unawares."""
+        for index in range(self.backbone.count()):
+            name = self.backbone.itemData(index)
+            note = notes.get(name)
+            label = BACKBONE_LABELS[name] + (" — weights need a download" if note else "")
+            self.backbone.setItemText(index, label)
+            self.backbone.setItemData(index, note or "", Qt.ItemDataRole.ToolTipRole)
+
     def on_finished(self, job_id: int, kind: str, result) -> None:
         if kind == "devices":
             self.set_devices(result)
+        elif kind == "backbones":
+            self.set_backbone_notes(result)
         elif kind == "estimate" and job_id == self._estimate_job:
             self.last_estimate = result
             text = result.describe()
@@ -815,7 +827,7 @@ class TrainingWizard(QWizard):
             self.data_page.on_finished(job_id, result)
         elif kind == "runs":
             self.data_page.show_resume_offer(result)
-        elif kind in ("devices", "estimate"):
+        elif kind in ("devices", "backbones", "estimate"):
             self.model_page.on_finished(job_id, kind, result)
         elif kind == "train":
             self.train_page.on_finished(job_id, result)

@@ -197,6 +197,20 @@ BACKBONES: dict[str, BackboneSpec] = {
 }
 
 
+def weights_note(name: str) -> str | None:
+    """None when ``name``'s ImageNet weights can be had offline (shipped, or already in torch's
+    cache); otherwise what getting them takes, for a chooser to show beside the name."""
+    spec = BACKBONES[name]
+    if spec.offline_weights:
+        return None
+    import torchvision
+
+    url = torchvision.models.get_model_weights(name).IMAGENET1K_V1.url
+    if (Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name).is_file():
+        return None
+    return f"its ImageNet weights are not on this computer: they download once (network needed), or pass a local {Path(url).name}"
+
+
 def build_backbone(name: str, weights: str | Path | None = "imagenet") -> Backbone:
     """``weights``: ``"imagenet"`` (pretrained), a path to a local state dict, or ``None`` (random init)."""
     try:

@@ -12,14 +12,15 @@ METHODS = ("fph", "itq")
 @dataclass
 class FPHConfig:
     method: str = "fph"  # "fph" (trained pyramids and heads) or "itq" (pretrained backbone + ITQ)
-    backbone: str = "resnet18"
+    # The best measured configuration that works offline (benchmarks/quality.py): Lite0's weights ship with the app.
+    backbone: str = "efficientnet_lite0"
     code_bits: int = 48
     image_size: int = 224
     # Vertical pyramid: FPN top-down path over high stages, each level globally pooled.
     use_vertical: bool = True
     vertical_levels: tuple[str, ...] = ("C3", "C4", "C5")
     vertical_width: int = 256
-    vertical_smoothing: bool = True  # the 3x3 conv after each merge
+    vertical_smoothing: bool = False  # the 3x3 conv after each merge (legacy reading only: see pool_first)
     # Horizontal pyramid: low stages aligned on one grid, merged by consensus fusion, pooled with structure.
     use_horizontal: bool = True
     horizontal_levels: tuple[str, ...] = ("C2", "C3", "C4")
@@ -31,8 +32,14 @@ class FPHConfig:
     grid_size: int = 4
     # Hash heads: final head over [vertical; horizontal], auxiliary heads on each alone (training only).
     aux_heads: bool = True
-    head_hidden: int = 0  # 0 = linear head u = tanh(Wx); >0 = one hidden layer of that width
-    head_dropout: float = 0.0
+    head_hidden: int = 1024  # 0 = linear head u = tanh(Wx); >0 = one hidden layer of that width
+    head_dropout: float = 0.3
+    # Pool first: everything linear between a stage map and its pooling (1x1 convs, BN at inference,
+    # resampling, upsample-add, mean fusion) is applied to pooled statistics instead of full maps, and
+    # the horizontal pyramid's ReLU sits after its structured pooling. The same numbers at a fraction
+    # of the cost, and the fast mode caches a few KB per photo (several augmented views) instead of
+    # full stage maps. Files written before this field existed load with False (the old reading).
+    pool_first: bool = True
     extra: dict = field(default_factory=dict)  # free-form notes (e.g. ITQ fit details); never read by the model
 
     def __post_init__(self) -> None:
@@ -52,6 +59,8 @@ class FPHConfig:
             raise ValueError(f"structure must be one of {STRUCTURES}, not {self.structure!r}")
         if self.method == "fph" and not (self.use_vertical or self.use_horizontal):
             raise ValueError("FPH needs the vertical pyramid, the horizontal pyramid or both")
+        if self.pool_first and self.vertical_smoothing:
+            raise ValueError("the pooled-first reading has no 3x3 smoothing in the vertical pyramid (pool_first=False has it)")
         if self.use_horizontal and self.horizontal_grid not in self.horizontal_levels:
             raise ValueError(f"horizontal grid {self.horizontal_grid} must be one of {self.horizontal_levels}")
 
@@ -71,4 +80,13 @@ class FPHConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown config fields {unknown}")
+        data = dict(data)
+        # Saved before these defaults changed: a saved config always held every field of its day,
+        # so a missing one means the old reading's value, not today's default.
+        for name, old in LEGACY_DEFAULTS.items():
+            data.setdefault(name, old)
         return cls(**data)
+
+
+# Fields added or whose defaults changed since format 1's first files, with the value those files meant.
+LEGACY_DEFAULTS = {"pool_first": False}

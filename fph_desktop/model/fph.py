@@ -75,6 +75,19 @@ class VerticalPyramid(nn.Module):
         self.smooth = nn.ModuleDict({lvl: nn.Conv2d(width, width, 3, padding=1) for lvl in levels}) if smoothing else None
         self.out_dim = width * len(levels)
 
+    def forward_pooled(self, stage_means: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The same pyramid from the stages' global means (pooled-first reading, no smoothing):
+        nearest upsampling by whole factors keeps a map's mean, so each level's mean is the sum of
+        the laterals of its own and every higher stage's mean."""
+        pooled = []
+        top = None
+        for lvl in reversed(self.levels):
+            conv = self.lateral[lvl]
+            lateral = F.linear(stage_means[lvl], conv.weight.flatten(1), conv.bias)
+            top = lateral if top is None else lateral + top
+            pooled.append(top)
+        return torch.cat(pooled[::-1], dim=1)
+
     def forward(self, stages: dict[str, torch.Tensor]) -> torch.Tensor:
         pooled = []
         top = None
@@ -120,27 +133,63 @@ class StructuredPooling(nn.Module):
         return torch.cat([F.adaptive_avg_pool2d(x, b).flatten(1) for b in self.bins], dim=1)
 
 
+    def bin_means(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, C, cells, 1): the bins' means, the layout :meth:`forward` flattens."""
+        return torch.cat([F.adaptive_avg_pool2d(x, b).flatten(2) for b in self.bins], dim=2).unsqueeze(-1)
+
+
 class HorizontalPyramid(nn.Module):
+    """Low stages through 1x1 conv + BN (+ ReLU) to ``horizontal_width``, aligned on the grid of
+    ``horizontal_grid``, merged by consensus fusion, pooled with structure.
+
+    Pooled first (``config.pool_first``), the conv and BN act on each stage's cell means (the
+    resampled map's structured-pooling bins, as a (N, C, cells, 1) map: BN's statistics are over
+    photos and cells) and the ReLU follows the fusion of the cells, so that no full-resolution map is
+    needed to train or to encode. The same layers applied per pixel give the maps the app overlays.
+    """
+
     def __init__(self, channels: dict[str, int], config: FPHConfig) -> None:
         super().__init__()
         self.levels = config.horizontal_levels
         self.grid_level = config.horizontal_grid
+        self.pool_first = config.pool_first
         width = config.horizontal_width
-        self.reduce = nn.ModuleDict(
-            {
-                lvl: nn.Sequential(nn.Conv2d(channels[lvl], width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
-                for lvl in self.levels
-            }
-        )
+
+        def reduce(lvl: str) -> nn.Sequential:
+            layers = [nn.Conv2d(channels[lvl], width, 1, bias=False), nn.BatchNorm2d(width)]
+            return nn.Sequential(*layers) if self.pool_first else nn.Sequential(*layers, nn.ReLU(inplace=True))
+
+        self.reduce = nn.ModuleDict({lvl: reduce(lvl) for lvl in self.levels})
         self.fusion = ConsensusFusion(config.fusion, len(self.levels))
         self.pool = StructuredPooling(config.structure, config.spp_bins, config.grid_size)
         self.out_dim = width * self.pool.cells
 
-    def forward(self, stages: dict[str, torch.Tensor], return_maps: bool = False):
-        """Returns the structured feature, and (when asked) the per-layer and fused maps."""
+    def stage_cells(self, stages: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each low stage resampled to the common grid and pooled into the structure's cells."""
+        size = stages[self.grid_level].shape[-2:]
+        return {lvl: self.pool.bin_means(resample_to(stages[lvl], size)) for lvl in self.levels}
+
+    def forward_pooled(self, cells: dict[str, torch.Tensor]) -> torch.Tensor:
+        fused = self.fusion([self.reduce[lvl](cells[lvl]) for lvl in self.levels])
+        return F.relu(fused).flatten(1)
+
+    def maps(self, stages: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The per-layer maps (each at its own resolution) and the fused map on the common grid."""
         layer_maps = {lvl: self.reduce[lvl](stages[lvl]) for lvl in self.levels}
         size = layer_maps[self.grid_level].shape[-2:]
         fused = self.fusion([resample_to(layer_maps[lvl], size) for lvl in self.levels])
+        if self.pool_first:
+            layer_maps = {lvl: F.relu(m) for lvl, m in layer_maps.items()}
+            fused = F.relu(fused)
+        return layer_maps, fused
+
+    def forward(self, stages: dict[str, torch.Tensor], return_maps: bool = False):
+        """Returns the structured feature, and (when asked) the per-layer and fused maps."""
+        if self.pool_first:
+            feature = self.forward_pooled(self.stage_cells(stages))
+            layer_maps, fused = self.maps(stages) if return_maps else (None, None)
+            return feature, layer_maps, fused
+        layer_maps, fused = self.maps(stages)
         feature = self.pool(fused)
         return feature, (layer_maps if return_maps else None), (fused if return_maps else None)
 
@@ -152,16 +201,40 @@ class HashHead(nn.Module):
     def __init__(self, in_dim: int, bits: int, hidden: int = 0, dropout: float = 0.0) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.BatchNorm1d(in_dim)]
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
         if hidden > 0:
             layers += [nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True)]
             in_dim = hidden
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
         layers.append(nn.Linear(in_dim, bits))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.net(x))
+
+
+def pooled_statistics(config: FPHConfig, stages: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """What a pooled-first FPH needs of a photo: every stage's global mean (``mean:Cn``, (N, C)) and
+    each horizontal level's structured-pooling cells on the common grid (``cells:Cn``, (N, C, cells, 1)).
+
+    Parameter-free, so the fast mode caches it once per photo view; it depends on the config only
+    through the horizontal levels, grid and structure (:func:`statistics_spec`), so every variant of
+    one backbone (full, vertical-only, any fusion) shares a cache.
+    """
+    out = {f"mean:{name}": x.mean(dim=(2, 3)) for name, x in stages.items()}
+    pool = StructuredPooling(config.structure, config.spp_bins, config.grid_size)
+    size = stages[config.horizontal_grid].shape[-2:]
+    for lvl in config.horizontal_levels:
+        out[f"cells:{lvl}"] = pool.bin_means(resample_to(stages[lvl], size))
+    return out
+
+
+def statistics_spec(config: FPHConfig) -> dict:
+    """What :func:`pooled_statistics` depends on besides the backbone and the pixels."""
+    return {
+        "horizontal_levels": list(config.horizontal_levels), "grid": config.horizontal_grid,
+        "structure": config.structure, "bins": list(StructuredPooling(config.structure, config.spp_bins, config.grid_size).bins),
+    }
 
 
 class FPH(nn.Module):
@@ -194,18 +267,38 @@ class FPH(nn.Module):
         return tuple(s for s in ("C2", "C3", "C4", "C5") if s in needed)
 
     def forward(self, inputs: torch.Tensor | dict[str, torch.Tensor], return_maps: bool = False) -> HashOutput:
-        """``inputs``: images (N, 3, H, W), or backbone stage maps already computed (fast mode)."""
+        """``inputs``: images (N, 3, H, W), backbone stage maps already computed, or (the fast
+        mode's) :func:`pooled_statistics`."""
+        if isinstance(inputs, dict) and any(key.startswith("mean:") for key in inputs):
+            return self.forward_pooled(inputs)
         stages = inputs if isinstance(inputs, dict) else self.backbone(inputs)
         return self.forward_stages(stages, return_maps)
 
     def forward_stages(self, stages: dict[str, torch.Tensor], return_maps: bool = False) -> HashOutput:
-        """From backbone stage maps on: the fast CPU mode trains this on cached, frozen stages."""
+        """From backbone stage maps on (the legacy fast mode trained this on cached stage maps)."""
+        if self.config.pool_first:
+            out = self.forward_pooled(pooled_statistics(self.config, stages))
+            if return_maps and self.horizontal is not None:
+                out.layer_maps, out.fused_map = self.horizontal.maps(stages)
+            return out
         features = {}
         layer_maps = fused = None
         if self.vertical is not None:
             features["vertical"] = self.vertical(stages)
         if self.horizontal is not None:
             features["horizontal"], layer_maps, fused = self.horizontal(stages, return_maps)
+        return self._heads(features, layer_maps, fused)
+
+    def forward_pooled(self, stats: dict[str, torch.Tensor]) -> HashOutput:
+        """From :func:`pooled_statistics` on: what the fast mode trains, on cached statistics."""
+        features = {}
+        if self.vertical is not None:
+            features["vertical"] = self.vertical.forward_pooled({lvl: stats[f"mean:{lvl}"] for lvl in self.vertical.levels})
+        if self.horizontal is not None:
+            features["horizontal"] = self.horizontal.forward_pooled({lvl: stats[f"cells:{lvl}"] for lvl in self.horizontal.levels})
+        return self._heads(features, None, None)
+
+    def _heads(self, features: dict[str, torch.Tensor], layer_maps, fused) -> HashOutput:
         u = self.head(torch.cat(list(features.values()), dim=1))
         aux = {}
         if self.training:

@@ -1,5 +1,6 @@
-"""Hashing losses on the tanh outputs u: triplet ranking (default), DPSH pairwise likelihood and
-softmax classification as alternatives, each plus a small quantisation term pulling |u| to 1."""
+"""Hashing losses on the tanh outputs u: a normalised softmax (cosine classifier with a scale; the
+default), plain softmax, triplet ranking (the reading's) and DPSH pairwise likelihood, each plus a
+small quantisation term pulling |u| to 1."""
 from __future__ import annotations
 
 import torch
@@ -8,7 +9,8 @@ from torch import nn
 
 from ..model.fph import HashOutput
 
-LOSSES = ("triplet", "dpsh", "softmax")
+LOSSES = ("cosine", "softmax", "triplet", "dpsh")
+COSINE_SCALE = 16.0
 
 
 def triplet_loss(u: torch.Tensor, labels: torch.Tensor, margin: float) -> torch.Tensor:
@@ -51,12 +53,18 @@ class HashLoss(nn.Module):
         self.aux_weight = aux_weight
         # Softmax over u: a linear classifier on the codes, trained alongside (not saved with the model).
         self.classifier = nn.Linear(bits, num_classes) if kind == "softmax" else None
+        # Cosine: one learned proxy per class; logits are scaled cosines, so only u's direction (which
+        # is what its sign keeps) is trained for, not its length.
+        self.proxies = nn.Parameter(torch.randn(num_classes, bits) * 0.01) if kind == "cosine" else None
 
     def _one(self, u: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.kind == "triplet":
             ranking = triplet_loss(u, labels, self.margin)
         elif self.kind == "dpsh":
             ranking = dpsh_loss(u, labels)
+        elif self.kind == "cosine":
+            logits = COSINE_SCALE * F.normalize(u, dim=1) @ F.normalize(self.proxies, dim=1).t()
+            ranking = F.cross_entropy(logits, labels)
         else:
             ranking = F.cross_entropy(self.classifier(u), labels)
         return ranking + self.quant_weight * quantization_loss(u)

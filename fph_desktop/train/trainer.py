@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
 import os
 import random
 import time
@@ -30,12 +29,11 @@ from ..fileio import atomic_write
 from ..evaluation.evaluate import encode_paths, metrics_for_codes
 from ..evaluation.metrics import hamming_distance_matrix, mean_average_precision
 from ..model import build_model
-from ..model.backbones import STAGES
 from ..model.encoder import pack_codes
 from ..model.weights import WeightsInfo, model_preprocessing, save_weights
 from ..progress import Progress, silent
 from .config import TrainConfig
-from .feature_cache import StageCache
+from .stats_cache import ViewStatsCache
 from .losses import HashLoss
 from .runs import RUN_FILE, read_record, runs_dir, write_record
 
@@ -58,7 +56,7 @@ class TrainResult:
 
 def default_run_dir(config: TrainConfig) -> Path:
     """Same config, same folder: that is what makes "resume" find an interrupted run."""
-    key = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps(config.identity(), sort_keys=True).encode()).hexdigest()[:12]
     return runs_dir() / f"{Path(config.data).name or 'data'}-{key}"
 
 
@@ -162,6 +160,51 @@ def _explain_gpu_memory_errors(fn):
     return wrapper
 
 
+@dataclass
+class _Run:
+    """Everything one training run holds between its phases."""
+
+    config: TrainConfig
+    output: Path
+    run_dir: Path
+    world: _Distributed
+    device: torch.device
+    mode: str
+    dataset: LabelledDataset
+    train_items: list
+    test_items: list
+    fit_idx: list[int]
+    val_idx: list[int]
+    labels: torch.Tensor
+    model: nn.Module
+    net: nn.Module
+    loss_fn: HashLoss
+    epochs: int
+    sampler: PKBatchSampler
+    optimizer: torch.optim.Optimizer
+    optimizer_name: str
+    lr: float
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    amp_context: object
+    cache: ViewStatsCache | None = None
+    loader: DataLoader | None = None
+    history: list[dict] = field(default_factory=list)
+    best_map: float = -1.0
+    best_epoch: int = 0
+    start_epoch: int = 0
+    resumed_from: int = 0
+    started: float = 0.0
+
+    @property
+    def last_path(self) -> Path:
+        return self.run_dir / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.run_dir / "best.pt"
+
+
 @_explain_gpu_memory_errors
 def train(
     config: TrainConfig,
@@ -181,6 +224,16 @@ def train(
     and ``{"kind": "epoch", ...}`` after every epoch (its loss, validation mAP and time).
     """
     progress = progress or silent()
+    run = _set_up(config, Path(output), run_dir, progress, dataset)
+    _resume(run, progress, resume)
+    for epoch in range(run.start_epoch, run.epochs):
+        record = _train_one_epoch(run, epoch, progress)
+        record["val_map"] = _validate(run)
+        _end_epoch(run, record, progress)
+    return _finish(run, progress)
+
+
+def _set_up(config: TrainConfig, output: Path, run_dir, progress: Progress, dataset: LabelledDataset | None) -> _Run:
     if config.model.method != "fph":
         raise TrainingError("only FPH is trained this way; ITQ is fitted with fit_itq_model")
     started = time.monotonic()
@@ -189,11 +242,12 @@ def train(
     except RuntimeError as exc:  # the run's GPU is gone (unplugged eGPU, another machine)
         raise TrainingError(f"{exc}; start a new run on another device") from exc
     device = world.device
-    mode = config.mode if config.mode != "auto" else ("full" if device.type == "cuda" else "fast")
+    mode = config.resolve_mode(device.type)
+    if mode == "fast" and not config.model.pool_first:
+        raise TrainingError("the fast mode trains pooled-first models only; use the full mode for pool_first=False")
     _seed_everything(config.seed)
-    run_dir = Path(run_dir) if run_dir else default_run_dir(config)
-    output = Path(output)
-
+    # The backbone's weights first: a missing download must not wait for every photo to be checked.
+    model = build_model(config.model, config.backbone_weights)
     if dataset is None:
         progress.set_status(f"Reading {config.data}")
         dataset = load_labelled_folder(config.data, config.test_fraction, config.seed, progress=progress)
@@ -201,38 +255,36 @@ def train(
     train_items, test_items = dataset.split("train"), dataset.split("test")
     fit_idx, val_idx = split_validation(train_items, config.val_fraction, config.seed)
     labels = torch.tensor([item.label for item in train_items])
-
-    model = build_model(config.model, config.backbone_weights)
     preprocessing = model_preprocessing(model)
     loss_fn = HashLoss(config.loss, config.model.code_bits, len(dataset.classes), config.quant_weight, config.aux_weight)
-    epochs = config.epochs_for(mode)
 
-    cache = None
+    cache = loader = None
     if mode == "fast":
-        # Every stage is cached, whatever this variant uses, so that all variants share one cache.
         for p in model.backbone.parameters():
             p.requires_grad_(False)
+        views = training_views(config, len(train_items), fit_idx, len(test_items))
         all_paths = [i.path for i in train_items] + [i.path for i in test_items]
-        if world.main:
-            cache = StageCache.build(
-                model.backbone, preprocessing, all_paths, STAGES, paths.cache_dir() / "features",
-                device, progress, config.batch_size_eval, config.workers,
+
+        def build_cache(report: Progress) -> ViewStatsCache:
+            return ViewStatsCache.build(
+                model.backbone, preprocessing, config.model, all_paths, views, paths.cache_dir() / "stats",
+                device, report, config.batch_size_eval, config.workers, config.seed,
             )
+
+        if world.main:
+            cache = build_cache(progress)
         world.barrier()
         if not world.main:
-            cache = StageCache.build(
-                model.backbone, preprocessing, all_paths, STAGES, paths.cache_dir() / "features", device
-            )
+            cache = build_cache(silent())
     model.to(device)
     loss_fn.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
 
     sampler = PKBatchSampler(
-        labels[fit_idx].tolist(), config.classes_per_batch, config.images_per_class,
-        config.steps_per_epoch * world.world or None, config.seed, world.rank, world.world,
+        labels[fit_idx].tolist(), config.classes_per_batch_for(mode), config.images_per_class,
+        config.steps_per_epoch_for(mode, len(fit_idx), world.world), config.seed, world.rank, world.world,
     )
-    loader = None
     if mode == "full":
         fit_paths = [train_items[i].path for i in fit_idx]
         loader = DataLoader(
@@ -241,163 +293,222 @@ def train(
             persistent_workers=config.workers > 0,
         )
 
+    epochs = config.epochs_for(mode)
     optimizer_name, lr = config.optimizer_for(mode)
-    backbone_params = [p for p in model.backbone.parameters() if p.requires_grad]
-    groups = [{"params": model.new_parameters() + list(loss_fn.parameters()), "lr": lr}]
-    if backbone_params:
-        groups.append({"params": backbone_params, "lr": lr * config.backbone_lr_ratio})
-    if optimizer_name == "sgd":
-        optimizer = torch.optim.SGD(groups, momentum=config.momentum, weight_decay=config.weight_decay)
-    else:
-        optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    optimizer = _optimizer(model, loss_fn, optimizer_name, lr, config)
     total_steps = epochs * len(sampler)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
+    warmup = max(1, total_steps // 30)
+    scheduler = torch.optim.lr_scheduler.SequentialLR(
+        optimizer,
+        [
+            torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.1, total_iters=warmup),
+            torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps - warmup)),
+        ],
+        milestones=[warmup],
+    )
     amp_context, amp_dtype = _amp_context(device, config.amp and mode == "full")
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-
     net: nn.Module = model
     if world.world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return _Run(
+        config=config, output=output, run_dir=Path(run_dir) if run_dir else default_run_dir(config), world=world,
+        device=device, mode=mode, dataset=dataset, train_items=train_items, test_items=test_items, fit_idx=fit_idx,
+        val_idx=val_idx, labels=labels, model=model, net=net, loss_fn=loss_fn, epochs=epochs, sampler=sampler,
+        optimizer=optimizer, optimizer_name=optimizer_name, lr=lr, scheduler=scheduler,
+        scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16), amp_context=amp_context,
+        cache=cache, loader=loader, started=started,
+    )
 
-    history: list[dict] = []
-    best_map, best_epoch, start_epoch = -1.0, 0, 0
-    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
-    config_json = json.dumps(config.to_dict(), sort_keys=True)
-    previous = read_record(run_dir)
-    if resume and last_path.is_file() and not (previous is not None and previous.state == "finished"):
-        ckpt = torch.load(last_path, map_location="cpu", weights_only=True)
-        if ckpt.get("format") != CHECKPOINT_FORMAT or ckpt.get("train_config") != config_json:
-            raise TrainingError(f"{run_dir}: holds a checkpoint of a different run; choose another run folder or start afresh")
-        if ckpt.get("classes", dataset.classes) != dataset.classes:
+
+def training_views(config: TrainConfig, train_count: int, fit_idx: list[int], test_count: int) -> list[int]:
+    """Cached views per photo (train split, then test): ``config.views`` for the photos trained
+    on, the centre crop alone for validation and test photos."""
+    fit_set = set(fit_idx)
+    return [config.views if i in fit_set else 1 for i in range(train_count)] + [1] * test_count
+
+
+def _optimizer(model: nn.Module, loss_fn: HashLoss, name: str, lr: float, config: TrainConfig) -> torch.optim.Optimizer:
+    """New layers at ``lr``, the backbone at ``lr * backbone_lr_ratio``; no weight decay on norm
+    layers, biases and the loss's proxies (decay would only shrink what normalisation undoes)."""
+    backbone_ids = {id(p) for p in model.backbone.parameters()}
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad] + [(f"loss.{n}", p) for n, p in loss_fn.named_parameters()]
+    for name_, p in named:
+        decay = p.ndim > 1 and not name_.startswith("loss.")
+        groups.setdefault((id(p) in backbone_ids, decay), []).append(p)
+    param_groups = [
+        {"params": params, "lr": lr * (config.backbone_lr_ratio if backbone else 1.0), "weight_decay": config.weight_decay if decay else 0.0}
+        for (backbone, decay), params in sorted(groups.items())
+    ]
+    if name == "sgd":
+        return torch.optim.SGD(param_groups, momentum=config.momentum)
+    return torch.optim.AdamW(param_groups)
+
+
+def _resume(run: _Run, progress: Progress, resume: bool) -> None:
+    config = run.config
+    identity = json.dumps(config.identity(), sort_keys=True)
+    previous = read_record(run.run_dir)
+    if resume and run.last_path.is_file() and not (previous is not None and previous.state == "finished"):
+        ckpt = torch.load(run.last_path, map_location="cpu", weights_only=True)
+        if ckpt.get("format") != CHECKPOINT_FORMAT or ckpt.get("train_identity") != identity:
+            raise TrainingError(f"{run.run_dir}: holds a checkpoint of a different run; choose another run folder or start afresh")
+        if ckpt.get("classes", run.dataset.classes) != run.dataset.classes:
             raise TrainingError(
                 f"the classes in {config.data} changed since this run stopped; it cannot go on, start a new run"
             )
-        model.load_state_dict(ckpt["model"])
-        loss_fn.load_state_dict(ckpt["loss_fn"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        history = json.loads(ckpt["history"])
-        best_map, best_epoch, start_epoch = ckpt["best_map"], ckpt["best_epoch"], ckpt["epoch"]
-        progress.set_status(f"Resuming after epoch {start_epoch} of {epochs}")
-    resumed_from = start_epoch
-    if world.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        _record(run_dir, config, output, start_epoch, epochs, "running")
+        run.model.load_state_dict(ckpt["model"])
+        run.loss_fn.load_state_dict(ckpt["loss_fn"])
+        run.optimizer.load_state_dict(ckpt["optimizer"])
+        run.scheduler.load_state_dict(ckpt["scheduler"])
+        run.history = json.loads(ckpt["history"])
+        run.best_map, run.best_epoch, run.start_epoch = ckpt["best_map"], ckpt["best_epoch"], ckpt["epoch"]
+        progress.set_status(f"Resuming after epoch {run.start_epoch} of {run.epochs}")
+    run.resumed_from = run.start_epoch
+    if run.world.main:
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        _record(run.run_dir, config, run.output, run.start_epoch, run.epochs, "running")
 
-    def encode(indices: list[int], items) -> np.ndarray:
-        if cache is not None:
-            offset = 0 if items is train_items else len(train_items)
-            model.eval()
-            outs = []
-            with torch.inference_mode():
-                for s in range(0, len(indices), 256):
-                    progress.check()  # closing the app during a validation pass stops within a chunk
-                    stages = cache.batch([offset + j for j in indices[s : s + 256]])
-                    outs.append(model({k: v.to(device) for k, v in stages.items()}).u.float().cpu())
-            return torch.cat(outs).numpy()
-        return encode_paths(model, preprocessing, [items[j].path for j in indices], device, config.batch_size_eval, config.workers)
 
-    step = start_epoch * len(sampler)
-    last_step_report = 0.0
-    for epoch in range(start_epoch, epochs):
-        epoch_started = time.monotonic()
-        progress.set_status(f"Epoch {epoch + 1} of {epochs}")
-        sampler.set_epoch(epoch)
-        net.train()
-        if cache is not None:
-            model.backbone.eval()
-        losses = []
-        batches = iter(loader) if loader is not None else ((None, labels[fit_idx][b], b) for b in sampler)
-        for pixels, batch_labels, batch_idx in batches:
-            batch_labels = torch.as_tensor(batch_labels).to(device)
-            with amp_context:
-                if cache is not None:
-                    rows = [fit_idx[j] for j in batch_idx]
-                    stages = cache.batch(rows, flip=torch.rand(len(rows)) < 0.5)
-                    hashed = net({k: v.to(device) for k, v in stages.items()})
-                else:
-                    pixels = pixels.to(device, non_blocking=True)
-                    if device.type == "cuda":
-                        pixels = pixels.contiguous(memory_format=torch.channels_last)
-                    hashed = net(pixels)
-                loss, _ = loss_fn(hashed, batch_labels)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            losses.append(float(loss.detach()))
-            step += 1
-            progress.set_progress(step, total_steps)
-            if time.monotonic() - last_step_report >= 0.25:
-                last_step_report = time.monotonic()
-                progress.partial({"kind": "step", "step": step, "steps": total_steps, "epoch": epoch + 1, "loss": losses[-1]})
-            progress.check()
+def _batches(run: _Run, epoch: int):
+    """(model output, labels) of each training step of ``epoch``."""
+    if run.loader is not None:
+        for pixels, batch_labels, _ in run.loader:
+            pixels = pixels.to(run.device, non_blocking=True)
+            if run.device.type == "cuda":
+                pixels = pixels.contiguous(memory_format=torch.channels_last)
+            with run.amp_context:
+                yield run.net(pixels), torch.as_tensor(batch_labels).to(run.device)
+        return
+    rng = np.random.default_rng((run.config.seed, epoch, run.world.rank))
+    fit_idx = np.asarray(run.fit_idx)
+    for batch in run.sampler:
+        photos = fit_idx[batch]
+        stats = run.cache.batch(run.cache.rows_of(photos, "random", rng), run.device)
+        yield run.net(stats), run.labels[photos].to(run.device)
 
-        train_seconds = time.monotonic() - epoch_started
-        val_map = float("nan")
-        if val_idx:
-            val_u, db_u = encode(val_idx, train_items), encode(fit_idx, train_items)
-            distances = hamming_distance_matrix(pack_codes(val_u), pack_codes(db_u))
-            val_map = float(mean_average_precision(distances, labels[val_idx].numpy(), labels[fit_idx].numpy()))
-        score = val_map if val_idx else float(epoch)
-        record = {
-            "kind": "epoch", "step": step, "epoch": epoch + 1, "epochs": epochs, "loss": float(np.mean(losses)) if losses else float("nan"),
-            "val_map": val_map, "seconds": round(time.monotonic() - epoch_started, 2),
-            "train_seconds": round(train_seconds, 3), "images": len(losses) * sampler.p * sampler.k,
-            "lr": optimizer.param_groups[0]["lr"],
-        }
-        history.append(record)
-        if score > best_map:
-            best_map, best_epoch = score, epoch + 1
-            if world.main:
-                _atomic_save({"model": model.state_dict()}, best_path)
-        if world.main:
-            _atomic_save(
-                {
-                    "format": CHECKPOINT_FORMAT, "train_config": config_json, "epoch": epoch + 1, "classes": dataset.classes,
-                    "model": model.state_dict(), "loss_fn": loss_fn.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "history": json.dumps(history),
-                    "best_map": best_map, "best_epoch": best_epoch,
-                },
-                last_path,
-            )
-            _record(run_dir, config, output, epoch + 1, epochs, "running")
-        progress.partial(dict(record))
-        world.barrier()
 
+def _train_one_epoch(run: _Run, epoch: int, progress: Progress) -> dict:
+    started = time.monotonic()
+    progress.set_status(f"Epoch {epoch + 1} of {run.epochs}")
+    run.sampler.set_epoch(epoch)
+    run.net.train()
+    if run.cache is not None:
+        run.model.backbone.eval()
+    losses: list[float] = []
+    step = epoch * len(run.sampler)
+    total_steps = run.epochs * len(run.sampler)
+    last_report = 0.0
+    for hashed, batch_labels in _batches(run, epoch):
+        with run.amp_context:
+            loss, _ = run.loss_fn(hashed, batch_labels)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.scheduler.step()
+        losses.append(float(loss.detach()))
+        step += 1
+        progress.set_progress(step, total_steps)
+        if time.monotonic() - last_report >= 0.25:
+            last_report = time.monotonic()
+            progress.partial({"kind": "step", "step": step, "steps": total_steps, "epoch": epoch + 1, "loss": losses[-1]})
+        progress.check()
+    return {
+        "kind": "epoch", "step": step, "epoch": epoch + 1, "epochs": run.epochs,
+        "loss": float(np.mean(losses)) if losses else float("nan"), "val_map": float("nan"),
+        "train_seconds": round(time.monotonic() - started, 3), "images": len(losses) * run.sampler.p * run.sampler.k,
+        "lr": run.optimizer.param_groups[0]["lr"], "_started": started,
+    }
+
+
+def _encode(run: _Run, indices: list[int], items) -> np.ndarray:
+    """tanh outputs of ``items[indices]`` (the train or test split), centre crops."""
+    model = run.model
+    if run.cache is not None:
+        offset = 0 if items is run.train_items else len(run.train_items)
+        rows = run.cache.rows_of(np.asarray(indices, dtype=np.int64) + offset)
+        was_training = model.training
+        model.eval()
+        outs = []
+        with torch.inference_mode():
+            for s in range(0, len(rows), 1024):
+                outs.append(model.forward_pooled(run.cache.batch(rows[s : s + 1024], run.device)).u.float().cpu())
+        model.train(was_training)
+        return torch.cat(outs).numpy() if outs else np.zeros((0, run.config.model.code_bits), np.float32)
+    return encode_paths(
+        model, model_preprocessing(model), [items[j].path for j in indices], run.device,
+        run.config.batch_size_eval, run.config.workers,
+    )
+
+
+def _validate(run: _Run) -> float:
+    if not run.val_idx:
+        return float("nan")
+    val_u, db_u = _encode(run, run.val_idx, run.train_items), _encode(run, run.fit_idx, run.train_items)
+    distances = hamming_distance_matrix(pack_codes(val_u), pack_codes(db_u))
+    return float(mean_average_precision(distances, run.labels[run.val_idx].numpy(), run.labels[run.fit_idx].numpy()))
+
+
+def _end_epoch(run: _Run, record: dict, progress: Progress) -> None:
+    """Keep the best epoch (by validation mAP, else the latest), checkpoint, report."""
+    record["seconds"] = round(time.monotonic() - record.pop("_started"), 2)
+    run.history.append(record)
+    score = record["val_map"] if run.val_idx else float(record["epoch"])
+    if score > run.best_map:
+        run.best_map, run.best_epoch = score, record["epoch"]
+        if run.world.main:
+            _atomic_save({"model": run.model.state_dict()}, run.best_path)
+    if run.world.main:
+        _atomic_save(
+            {
+                "format": CHECKPOINT_FORMAT, "train_identity": json.dumps(run.config.identity(), sort_keys=True),
+                "epoch": record["epoch"], "classes": run.dataset.classes, "model": run.model.state_dict(),
+                "loss_fn": run.loss_fn.state_dict(), "optimizer": run.optimizer.state_dict(),
+                "scheduler": run.scheduler.state_dict(), "history": json.dumps(run.history),
+                "best_map": run.best_map, "best_epoch": run.best_epoch,
+            },
+            run.last_path,
+        )
+        _record(run.run_dir, run.config, run.output, record["epoch"], run.epochs, "running")
+    progress.partial(dict(record))
+    run.world.barrier()
+
+
+def _finish(run: _Run, progress: Progress) -> TrainResult:
+    """Load the best epoch, evaluate it once on the test split, save the weights file."""
     progress.check()  # a cancel during the last validation pass stops before the test pass and the save
+    model, config, world = run.model, run.config, run.world
     digests = [_parameter_digest(model)]
     if world.world > 1:
         gathered: list = [None] * world.world
         dist.all_gather_object(gathered, digests[0])
         digests = gathered
-    if best_path.is_file():
-        model.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=True)["model"])
+    if run.best_path.is_file():
+        model.load_state_dict(torch.load(run.best_path, map_location="cpu", weights_only=True)["model"])
     progress.set_status("Evaluating on the test split")
     test_metrics: dict = {}
-    if test_items:
-        test_u = encode(list(range(len(test_items))), test_items)
-        db_u = encode(list(range(len(train_items))), train_items)
-        test_metrics = metrics_for_codes(test_u, [i.label for i in test_items], db_u, labels.tolist(), ks=(10, 100))
+    if run.test_items:
+        test_u = _encode(run, list(range(len(run.test_items))), run.test_items)
+        db_u = _encode(run, list(range(len(run.train_items))), run.train_items)
+        test_metrics = metrics_for_codes(test_u, [i.label for i in run.test_items], db_u, run.labels.tolist(), ks=(10, 100))
     summary = {
-        "data": str(dataset.root), "layout": dataset.layout, "classes": len(dataset.classes),
-        "train_images": len(fit_idx), "validation_images": len(val_idx), "test_images": len(test_items),
-        "skipped_images": len(dataset.skipped), "mode": mode, "device": describe_device(device),
-        "epochs": epochs, "best_epoch": best_epoch, "best_val_map": best_map if val_idx else None,
-        "test_map_all": test_metrics.get("map_all"), "loss": config.loss, "optimizer": optimizer_name, "lr": lr,
-        "seconds": round(time.monotonic() - started, 1), "world_size": world.world,
+        "data": str(run.dataset.root), "layout": run.dataset.layout, "classes": len(run.dataset.classes),
+        "train_images": len(run.fit_idx), "validation_images": len(run.val_idx), "test_images": len(run.test_items),
+        "skipped_images": len(run.dataset.skipped), "mode": run.mode, "device": describe_device(run.device),
+        "epochs": run.epochs, "best_epoch": run.best_epoch, "best_val_map": run.best_map if run.val_idx else None,
+        "test_map_all": test_metrics.get("map_all"), "loss": config.loss, "optimizer": run.optimizer_name, "lr": run.lr,
+        "seconds": round(time.monotonic() - run.started, 1), "world_size": world.world,
         "rank_parameter_digests": digests, "train_config": config.to_dict(),
     }
     info = None
     if world.main:
-        progress.set_status(f"Saving {output}")
+        progress.set_status(f"Saving {run.output}")
         model.cpu()
         try:
-            info = save_weights(output, model, dataset.classes, summary)
+            info = save_weights(run.output, model, run.dataset.classes, summary)
         except OSError as exc:
             raise TrainingError(f"{exc.strerror or exc}; free some disk space and resume: the trained model is kept and only needs saving") from exc
-        _record(run_dir, config, output, epochs, epochs, "finished")
+        _record(run.run_dir, config, run.output, run.epochs, run.epochs, "finished")
     world.barrier()
-    return TrainResult(output, info, history, test_metrics, resumed_from, run_dir)
-
+    return TrainResult(run.output, info, run.history, test_metrics, run.resumed_from, run.run_dir)
