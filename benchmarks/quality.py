@@ -48,17 +48,18 @@ from fph_desktop.train.stats_cache import ViewStatsCache  # noqa: E402
 from fph_desktop.train.trainer import train, training_views  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
-VARIANTS = {
+HORIZONTAL = dict(use_horizontal=True)
+VARIANTS = {  # FPHConfig overrides; the defaults are the vertical pyramid's top level alone
     "vertical": dict(use_horizontal=False),
-    "full": dict(),
-    "horizontal": dict(use_vertical=False),
-    "max": dict(fusion="max"),
-    "learned": dict(fusion="learned"),
-    "global": dict(structure="global"),
-    "no-aux": dict(aux_heads=False),
-    "h-c3c4": dict(horizontal_levels=("C3", "C4")),
-    "h-width64": dict(horizontal_width=64),
-    "h-width256": dict(horizontal_width=256),
+    "vertical-fpn": dict(use_horizontal=False, vertical_levels=("C3", "C4", "C5")),
+    "full": HORIZONTAL,
+    "horizontal": dict(use_vertical=False, **HORIZONTAL),
+    "max": dict(fusion="max", **HORIZONTAL),
+    "learned": dict(fusion="learned", **HORIZONTAL),
+    "global": dict(structure="global", **HORIZONTAL),
+    "no-aux": dict(aux_heads=False, **HORIZONTAL),
+    "h-c3c4-w32": dict(horizontal_levels=("C3", "C4"), horizontal_grid="C3", horizontal_width=32, **HORIZONTAL),
+    "h-width64": dict(horizontal_width=64, **HORIZONTAL),
     "linear-head": dict(head_hidden=0, head_dropout=0.0),
 }
 

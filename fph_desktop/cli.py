@@ -57,8 +57,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--image-size", type=int, default=default.image_size)
     group.add_argument("--fusion", choices=FUSIONS, default="mean", help="consensus fusion of the low layers")
     group.add_argument("--structure", choices=STRUCTURES, default="spp", help="spatial structure of the horizontal pyramid")
-    group.add_argument("--no-vertical", action="store_true", help="ablation: horizontal pyramid only")
-    group.add_argument("--no-horizontal", action="store_true", help="ablation: vertical pyramid only")
+    group.add_argument("--vertical", action=argparse.BooleanOptionalAction, default=default.use_vertical,
+                       help="the vertical pyramid (semantics)")
+    group.add_argument("--vertical-levels", nargs="+", default=list(default.vertical_levels), metavar="Cn",
+                       help=f"stages of the vertical pyramid (default {' '.join(default.vertical_levels)})")
+    group.add_argument("--horizontal", action=argparse.BooleanOptionalAction, default=default.use_horizontal,
+                       help="the horizontal pyramid over the low layers (the paper's; off by default: on a frozen "
+                            "backbone it costs mAP, see benchmarks/README.md)")
     group.add_argument("--no-aux-heads", action="store_true")
     group.add_argument("--horizontal-width", type=int, default=default.horizontal_width)
     group.add_argument("--head-hidden", type=int, default=default.head_hidden, help="hash head's hidden width (0: linear head)")
@@ -70,8 +75,8 @@ def _model_config(args):
 
     return FPHConfig(
         method=args.method, backbone=args.backbone, code_bits=args.bits, image_size=args.image_size,
-        fusion=args.fusion, structure=args.structure, use_vertical=not args.no_vertical,
-        use_horizontal=not args.no_horizontal, aux_heads=not args.no_aux_heads, head_hidden=args.head_hidden,
+        fusion=args.fusion, structure=args.structure, use_vertical=args.vertical, vertical_levels=tuple(args.vertical_levels),
+        use_horizontal=args.horizontal, aux_heads=not args.no_aux_heads, head_hidden=args.head_hidden,
         head_dropout=args.head_dropout, horizontal_width=args.horizontal_width,
     )
 

@@ -121,12 +121,18 @@ def test_wizard_trains_with_cancel_and_resume_and_the_model_searches_in_the_wind
     assert "fewer than 10 training photos" in data.warning_label.text()
     assert data.skipped_list.topLevelItemCount() == 1 and data.skipped_list.topLevelItem(0).text(0).endswith("broken.jpg")
 
-    # Model page: the paper's defaults, the device, and a measured time estimate.
+    # Model page: the best measured defaults, the device, and a measured time estimate.
     _click(qtbot, _next(wizard))
     model = wizard.model_page
     qtbot.waitUntil(lambda: model.device.currentData() == "cpu", timeout=WAIT_MS)  # Next waits for the device list
     assert model.bits.value() == 48 and model.variant.currentIndex() == 0 and model.fusion.currentData() == "mean"
-    assert model.mode.currentData() == "fast" and model.epochs.value() == 25
+    assert not model.fusion.isEnabled()  # the default variant has no horizontal pyramid to fuse
+    assert model.mode.currentData() == "fast" and model.epochs.value() == 150
+    # The default backbone works offline; one whose weights are neither shipped nor cached says so.
+    assert model.backbone.currentData() == "efficientnet_lite0"
+    resnet = model.backbone.findData("resnet18")
+    qtbot.waitUntil(lambda: "weights need a download" in model.backbone.itemText(resnet), timeout=WAIT_MS)
+    assert "download" not in model.backbone.currentText()
     _tiny_model(model, epochs=4)
     qtbot.waitUntil(lambda: model.estimate_label.text().startswith("About"), timeout=WAIT_MS)
     assert "CPU" in model.estimate_label.text() and "4 epochs" in model.estimate_label.text()

@@ -38,23 +38,23 @@ def test_pooled_smoothing_equals_conv_then_global_average():
     ],
 )
 def test_fph_variants_give_codes_and_overlay_maps(overrides):
-    config = FPHConfig(backbone="resnet18", code_bits=24, **overrides)
+    config = FPHConfig(backbone="resnet18", code_bits=24, **{"use_horizontal": True, **overrides})
     model = build_model(config, backbone_weights=None).train()
     out = model(torch.randn(4, 3, 64, 64), return_maps=True)
     assert out.u.shape == (4, 24) and out.u.abs().max() <= 1
     both = config.use_vertical and config.use_horizontal
     assert set(out.aux) == ({"vertical", "horizontal"} if both else set())
-    if config.use_horizontal:
-        # Each low layer at its own resolution, the fused map on the grid stage's (C3: stride 8).
-        assert out.layer_maps["C2"].shape[-2:] == (16, 16)
-        assert out.fused_map.shape[-2:] == (8, 8)
-        out.u.sum().backward()
+    # Each low layer at its own resolution, the fused map on the grid stage's (C3: stride 8); a model
+    # without the horizontal pyramid shows the raw low stages' consensus instead.
+    assert out.layer_maps["C2"].shape[-2:] == (16, 16)
+    assert out.fused_map.shape[-2:] == (8, 8)
+    out.u.sum().backward()
     model.eval()
     assert model(torch.randn(2, 3, 64, 64)).aux == {}
 
 
 def test_learned_fusion_weights_are_trained():
-    model = build_model(FPHConfig(backbone="resnet18", code_bits=16, fusion="learned"), None).train()
+    model = build_model(FPHConfig(backbone="resnet18", code_bits=16, fusion="learned", use_horizontal=True), None).train()
     model(torch.randn(4, 3, 64, 64)).u.pow(2).sum().backward()
     assert model.horizontal.fusion.logits.grad is not None
 
@@ -123,7 +123,8 @@ def test_pooled_first_model_codes_photos_from_pooled_statistics_alone(fusion):
     from fph_desktop.model.fph import pooled_statistics
 
     torch.manual_seed(0)
-    config = FPHConfig(backbone="resnet18", code_bits=16, fusion=fusion, horizontal_width=8)
+    config = FPHConfig(backbone="resnet18", code_bits=16, fusion=fusion, horizontal_width=8, use_horizontal=True,
+                       vertical_levels=("C3", "C4", "C5"))
     model = build_model(config, backbone_weights=None).train()
     images = torch.randn(6, 3, 64, 64)
     model(images)  # batch-norm statistics away from their initial values
@@ -154,7 +155,7 @@ def test_pooled_first_model_codes_photos_from_pooled_statistics_alone(fusion):
 
 
 def test_weights_configs_saved_before_pool_first_load_with_the_old_reading():
-    saved = FPHConfig(pool_first=False, vertical_smoothing=True).to_dict()
+    saved = FPHConfig(pool_first=False, vertical_smoothing=True, use_horizontal=True, vertical_levels=("C3", "C4", "C5")).to_dict()
     del saved["pool_first"]  # a file written before the field existed
     legacy = FPHConfig.from_dict(saved)
     assert legacy.pool_first is False and legacy.vertical_smoothing is True

@@ -190,7 +190,8 @@ def test_duration_estimate_is_measured_here_and_counts_the_one_off_feature_pass(
     photos = sorted(tiny_birds.glob("train/*/*.jpg"))[:3]
     estimate = estimate_training(tiny_config(tiny_birds, epochs=4), train_images=1200, test_images=600, classes=2, sample_photos=photos)
     assert estimate.mode == "fast" and estimate.epochs == 4 and estimate.device.startswith("CPU")
-    assert estimate.steps_per_epoch == round(1200 * (1 - 0.34)) // (2 * 2)  # P is capped by the number of classes
+    # Four passes over the 792 photos trained on, in batches of P x K = 2 x 2 (P is capped by the classes).
+    assert estimate.steps_per_epoch == 4 * round(1200 * (1 - 0.34)) // (2 * 2)
     assert 0 < estimate.epoch_seconds and 0 < estimate.features_seconds and 0 < estimate.test_seconds
     assert estimate.total_seconds == pytest.approx(estimate.features_seconds + 4 * estimate.epoch_seconds + estimate.test_seconds)
     assert "to compute the backbone's features once, then 4 epochs of" in estimate.describe()

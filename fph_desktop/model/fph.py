@@ -224,15 +224,34 @@ def pooled_statistics(config: FPHConfig, stages: dict[str, torch.Tensor]) -> dic
     out = {f"mean:{name}": x.mean(dim=(2, 3)) for name, x in stages.items()}
     pool = StructuredPooling(config.structure, config.spp_bins, config.grid_size)
     size = stages[config.horizontal_grid].shape[-2:]
-    for lvl in config.horizontal_levels:
+    for lvl in _cell_levels(config):
         out[f"cells:{lvl}"] = pool.bin_means(resample_to(stages[lvl], size))
     return out
+
+
+def _cell_levels(config: FPHConfig) -> tuple[str, ...]:
+    """The low stages C2..C4 always (so that variants choosing among them share one cache), plus any
+    other stage the config's horizontal pyramid reads."""
+    return tuple(dict.fromkeys(("C2", "C3", "C4", *config.horizontal_levels)))
+
+
+def raw_low_layer_maps(stages: dict[str, torch.Tensor], config: FPHConfig) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """For a model without a trained horizontal pyramid (vertical-only FPH, ITQ): each low stage as
+    it is, and the mean of their energies (each normalised by its own mean) on the common grid, so
+    the overlays still show where the low layers respond."""
+    levels = tuple(s for s in config.horizontal_levels if s != "C5")
+    size = stages[config.horizontal_grid].shape[-2:]
+    energies = []
+    for lvl in levels:
+        energy = stages[lvl].float().norm(dim=1, keepdim=True)
+        energies.append(resample_to(energy / energy.mean(dim=(2, 3), keepdim=True).clamp_min(1e-6), size))
+    return {lvl: stages[lvl] for lvl in levels}, torch.stack(energies).mean(dim=0)
 
 
 def statistics_spec(config: FPHConfig) -> dict:
     """What :func:`pooled_statistics` depends on besides the backbone and the pixels."""
     return {
-        "horizontal_levels": list(config.horizontal_levels), "grid": config.horizontal_grid,
+        "horizontal_levels": list(_cell_levels(config)), "grid": config.horizontal_grid,
         "structure": config.structure, "bins": list(StructuredPooling(config.structure, config.spp_bins, config.grid_size).bins),
     }
 
@@ -278,8 +297,11 @@ class FPH(nn.Module):
         """From backbone stage maps on (the legacy fast mode trained this on cached stage maps)."""
         if self.config.pool_first:
             out = self.forward_pooled(pooled_statistics(self.config, stages))
-            if return_maps and self.horizontal is not None:
-                out.layer_maps, out.fused_map = self.horizontal.maps(stages)
+            if return_maps:
+                if self.horizontal is not None:
+                    out.layer_maps, out.fused_map = self.horizontal.maps(stages)
+                else:  # no trained low-layer branch: the raw low stages' consensus, as for ITQ
+                    out.layer_maps, out.fused_map = raw_low_layer_maps(stages, self.config)
             return out
         features = {}
         layer_maps = fused = None
@@ -287,6 +309,8 @@ class FPH(nn.Module):
             features["vertical"] = self.vertical(stages)
         if self.horizontal is not None:
             features["horizontal"], layer_maps, fused = self.horizontal(stages, return_maps)
+        elif return_maps:
+            layer_maps, fused = raw_low_layer_maps(stages, self.config)
         return self._heads(features, layer_maps, fused)
 
     def forward_pooled(self, stats: dict[str, torch.Tensor]) -> HashOutput:

@@ -10,7 +10,7 @@ from torch import nn
 
 from .backbones import Backbone
 from .config import FPHConfig
-from .fph import HashOutput, resample_to
+from .fph import HashOutput, raw_low_layer_maps
 
 
 def itq_descriptor(c5: torch.Tensor) -> torch.Tensor:
@@ -28,7 +28,6 @@ class ITQHash(nn.Module):
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("projection", torch.zeros(dim, bits))
         self.register_buffer("scale", torch.ones(bits))
-        self.low_levels = tuple(s for s in config.horizontal_levels if s != "C5")
 
     stages_needed = ("C2", "C3", "C4", "C5")
 
@@ -42,13 +41,8 @@ class ITQHash(nn.Module):
         if not return_maps:
             return HashOutput(u=u)
         # No trained low-layer branch here: show the consensus of the raw low stages' energy instead.
-        layer_maps = {lvl: stages[lvl] for lvl in self.low_levels}
-        size = stages[self.config.horizontal_grid].shape[-2:]
-        energies = []
-        for lvl in self.low_levels:
-            energy = stages[lvl].float().norm(dim=1, keepdim=True)
-            energies.append(resample_to(energy / energy.mean(dim=(2, 3), keepdim=True).clamp_min(1e-6), size))
-        return HashOutput(u=u, layer_maps=layer_maps, fused_map=torch.stack(energies).mean(dim=0))
+        layer_maps, fused = raw_low_layer_maps(stages, self.config)
+        return HashOutput(u=u, layer_maps=layer_maps, fused_map=fused)
 
     def set_fit(self, mean: np.ndarray, projection: np.ndarray, scale: np.ndarray) -> None:
         self.mean.copy_(torch.from_numpy(mean))

@@ -56,19 +56,21 @@ class TrainConfig:
         return self.mode if self.mode != "auto" else ("full" if device_type == "cuda" else "fast")
 
     def epochs_for(self, mode: str) -> int:
-        """Fast mode: 30 epochs of four passes each (~2,500 steps of 256 on CUB-200's train split)."""
-        return self.epochs or 30
+        """Fast mode: 150 epochs of four passes each (~13,000 steps of 256 on CUB-200's train split,
+        a few minutes on pooled statistics): on the CUB-200 validation protocol 60 epochs reach 0.535
+        and 150 reach 0.599 mAP at 48 bits."""
+        return self.epochs or (150 if mode == "fast" else 30)
 
     def classes_per_batch_for(self, mode: str) -> int:
         """Fast mode steps are cheap (pooled statistics), so its batches are large: 64 x 4 = 256."""
         return self.classes_per_batch or (64 if mode == "fast" else 16)
 
-    def steps_per_epoch_for(self, mode: str, fit_images: int, world_size: int = 1) -> int | None:
-        """None: the sampler's one pass over the photos."""
+    def steps_per_epoch_for(self, mode: str, fit_images: int, classes: int, world_size: int = 1) -> int | None:
+        """None: the sampler's one pass over the photos. P is capped by the number of classes."""
         if self.steps_per_epoch:
             return self.steps_per_epoch * world_size
         if mode == "fast":
-            batch = self.classes_per_batch_for(mode) * self.images_per_class
+            batch = min(self.classes_per_batch_for(mode), classes) * self.images_per_class
             return max(1, 4 * -(-fit_images // batch)) * world_size
         return None
 
@@ -81,9 +83,10 @@ class TrainConfig:
 
     def optimizer_for(self, mode: str) -> tuple[str, float]:
         """The reading's SGD suits fine-tuning; on frozen features AdamW reached a higher validation
-        mAP in the same number of steps (benchmarks/quality.py), so fast mode defaults to it."""
+        mAP in the same number of steps (benchmarks/quality.py), so fast mode defaults to it, at 4e-3
+        (CUB-200 validation protocol, 60 epochs: 1e-3 0.475, 2e-3 0.513, 4e-3 0.535)."""
         name = self.optimizer if self.optimizer != "auto" else ("adamw" if mode == "fast" else "sgd")
-        return name, self.lr or (1e-3 if name == "adamw" else 0.01)
+        return name, self.lr or ((4e-3 if mode == "fast" else 1e-3) if name == "adamw" else 0.01)
 
     def to_dict(self) -> dict:
         data = asdict(self)

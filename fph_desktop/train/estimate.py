@@ -13,6 +13,7 @@ import torch
 from ..device import describe_device, select_device
 from ..model import build_model
 from ..model.backbones import STAGES
+from ..model.fph import pooled_statistics
 from ..model.weights import model_preprocessing
 from .config import TrainConfig
 from .losses import HashLoss
@@ -24,7 +25,7 @@ class Estimate:
     device: str
     epochs: int
     steps_per_epoch: int
-    features_seconds: float  # fast mode: the one-off decode and backbone pass over every photo (assumes no cache yet)
+    features_seconds: float  # fast mode: the one-off decode and backbone pass over every photo view (assumes no cache yet)
     epoch_seconds: float  # training steps and the validation pass of one epoch
     test_seconds: float
 
@@ -78,17 +79,17 @@ def estimate_training(
     sample_photos: Sequence[str | Path] = (), probe_batch: int = 8,
 ) -> Estimate:
     """The backbone is timed on ``probe_batch`` images; the heads' training step and encoding on the
-    run's own batch size (the stage maps repeated), since small batches are slower per image; and
+    run's own batch size (the pooled statistics repeated), since small batches are slower per image; and
     decoding on ``sample_photos`` (a few of the run's own photos), since large JPEGs can cost more
     than the network on a CPU. Not timed: mixed precision (full mode on a GPU is a bit faster than
     this says) and the fp16 feature cache's reads."""
     device = select_device(config.device)
     sync = _synchronizer(device)
-    mode = config.mode if config.mode != "auto" else ("full" if device.type == "cuda" else "fast")
+    mode = config.resolve_mode(device.type)
     epochs = config.epochs_for(mode)
     fit_images = max(1, round(train_images * (1 - config.val_fraction)))
-    batch = min(config.classes_per_batch, classes or config.classes_per_batch) * config.images_per_class
-    steps = config.steps_per_epoch or max(1, fit_images // batch)
+    batch = min(config.classes_per_batch_for(mode), classes or config.classes_per_batch_for(mode)) * config.images_per_class
+    steps = config.steps_per_epoch_for(mode, fit_images, classes or config.classes_per_batch_for(mode)) or max(1, fit_images // batch)
 
     torch.manual_seed(0)
     model = build_model(config.model, backbone_weights=None).to(device)
@@ -99,14 +100,15 @@ def estimate_training(
     labels = (torch.arange(batch, device=device) % 2) if mode == "fast" else torch.arange(probe_batch, device=device) % 2
 
     model.eval()
-    with torch.no_grad():  # not inference_mode: the stage maps are reused in the timed training step
+    with torch.no_grad():  # not inference_mode: the statistics are reused in the timed training step
         per_image_backbone = _timed(lambda: model.backbone(images), sync) / probe_batch
-        stages = {k: v.repeat(repeat, 1, 1, 1)[:batch] for k, v in model.backbone(images).items() if k in STAGES}
-        per_image_heads = _timed(lambda: model.forward_stages(stages), sync) / batch
+        stages = {k: v for k, v in model.backbone(images).items() if k in STAGES}
+        stats = {k: v.repeat(repeat, *[1] * (v.dim() - 1))[:batch] for k, v in pooled_statistics(config.model, stages).items()}
+        per_image_heads = _timed(lambda: model(stats), sync) / batch
 
     def step() -> None:
         model.zero_grad(set_to_none=True)
-        out = model.forward_stages(stages) if mode == "fast" else model(images)
+        out = model(stats) if mode == "fast" else model(images)
         loss, _ = loss_fn(out, labels)
         loss.backward()
 
@@ -115,20 +117,20 @@ def estimate_training(
         model.backbone.eval()
         for p in model.backbone.parameters():
             p.requires_grad_(False)
-    per_image_step = _timed(step, sync) / (batch if mode == "fast" else probe_batch)
+    per_step = _timed(step, sync) * (1 if mode == "fast" else batch / probe_batch)
     decode = _decode_seconds(sample_photos, model_preprocessing(model))
     # Decoding runs in DataLoader workers: beside the network on a GPU, on the same cores on a CPU.
     overlap = (lambda net: max(net, decode / max(1, config.workers))) if device.type != "cpu" else (lambda net: net + decode)
 
     encode = per_image_heads if mode == "fast" else overlap(per_image_backbone + per_image_heads)
-    train_image = per_image_step if mode == "fast" else overlap(per_image_step)
+    views = fit_images * config.views + (train_images - fit_images) + test_images
     return Estimate(
         mode=mode,
         device=describe_device(device),
         epochs=epochs,
         steps_per_epoch=steps,
-        features_seconds=(train_images + test_images) * overlap(per_image_backbone) if mode == "fast" else 0.0,
-        epoch_seconds=steps * batch * train_image + train_images * encode,
+        features_seconds=views * overlap(per_image_backbone) if mode == "fast" else 0.0,
+        epoch_seconds=steps * (per_step if mode == "fast" else overlap(per_step / batch) * batch) + train_images * encode,
         test_seconds=(train_images + test_images) * encode,
     )
 

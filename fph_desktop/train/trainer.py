@@ -1,4 +1,4 @@
-"""Training FPH: fast CPU mode (frozen backbone, cached stage maps) or full fine-tuning (GPU, mixed
+"""Training FPH: fast CPU mode (frozen backbone, cached pooled statistics of several views of each photo) or full fine-tuning (GPU, mixed
 precision, channels_last, DistributedDataParallel under torchrun). Checkpoints every epoch, resumes
 after a crash or a cancel, and keeps the checkpoint that scores best on a validation split carved
 out of train: the test split is touched once, at the end, to report."""
@@ -283,7 +283,8 @@ def _set_up(config: TrainConfig, output: Path, run_dir, progress: Progress, data
 
     sampler = PKBatchSampler(
         labels[fit_idx].tolist(), config.classes_per_batch_for(mode), config.images_per_class,
-        config.steps_per_epoch_for(mode, len(fit_idx), world.world), config.seed, world.rank, world.world,
+        config.steps_per_epoch_for(mode, len(fit_idx), len(set(labels[fit_idx].tolist())), world.world),
+        config.seed, world.rank, world.world,
     )
     if mode == "full":
         fit_paths = [train_items[i].path for i in fit_idx]
