@@ -59,6 +59,9 @@ VARIANTS = {  # FPHConfig overrides; the defaults are the vertical pyramid's top
     "global": dict(structure="global", **HORIZONTAL),
     "no-aux": dict(aux_heads=False, **HORIZONTAL),
     "h-c3c4-w32": dict(horizontal_levels=("C3", "C4"), horizontal_grid="C3", horizontal_width=32, **HORIZONTAL),
+    "h-c3c4-w32-global": dict(horizontal_levels=("C3", "C4"), horizontal_width=32, structure="global", **HORIZONTAL),
+    "h-c3c4-w32-max": dict(horizontal_levels=("C3", "C4"), horizontal_width=32, fusion="max", **HORIZONTAL),
+    "h-c3c4-w32-only": dict(horizontal_levels=("C3", "C4"), horizontal_width=32, use_vertical=False, **HORIZONTAL),
     "h-width64": dict(horizontal_width=64, **HORIZONTAL),
     "linear-head": dict(head_hidden=0, head_dropout=0.0),
 }

@@ -28,6 +28,11 @@ def test_class_folders_get_a_seeded_stratified_split(tiny_birds, tmp_path):
     assert Counter(i.label for i in first.split("test")) == {0: 2, 1: 2, 2: 2}
     assert [i.path for i in first.split("test")] == [i.path for i in again.split("test")]
     assert [i.path for i in first.split("test")] != [i.path for i in other.split("test")]
+    # A train/ folder with no test/ beside it (e.g. CUB's training split alone) is split the same way.
+    shutil.copytree(tmp_path / "mine", tmp_path / "only-train" / "train")
+    alone = load_labelled_folder(tmp_path / "only-train", test_fraction=0.34, seed=3)
+    assert alone.layout == "class-folders" and alone.root == tmp_path / "only-train" / "train"
+    assert [i.path.name for i in alone.split("test")] == [i.path.name for i in first.split("test")]
 
 
 def test_cub_archive_layout_uses_its_split_file(tiny_birds, tmp_path):
