@@ -194,7 +194,7 @@ def test_duration_estimate_is_measured_here_and_counts_the_one_off_feature_pass(
     assert estimate.steps_per_epoch == 4 * round(1200 * (1 - 0.34)) // (2 * 2)
     assert 0 < estimate.epoch_seconds and 0 < estimate.features_seconds and 0 < estimate.test_seconds
     assert estimate.total_seconds == pytest.approx(estimate.features_seconds + 4 * estimate.epoch_seconds + estimate.test_seconds)
-    assert "to compute the backbone's features once, then 4 epochs of" in estimate.describe()
+    assert "for the backbone's features (once), then 4 epochs in" in estimate.describe()
     assert [format_duration(s) for s in (0.4, 59, 61, 600, 3725)] == ["0 s", "59 s", "1 min 01 s", "10 min", "1 h 02 min"]
 
 

@@ -35,13 +35,11 @@ class Estimate:
 
     def describe(self) -> str:
         text = f"about {format_duration(self.total_seconds)} on {self.device}"
+        epochs = f"{self.epochs} epochs in {format_duration(self.epochs * self.epoch_seconds)}"
         if self.mode == "fast":
-            text += (
-                f": {format_duration(self.features_seconds)} to compute the backbone's features once, then "
-                f"{self.epochs} epochs of {format_duration(self.epoch_seconds)}"
-            )
+            text += f": {format_duration(self.features_seconds)} for the backbone's features (once), then {epochs}"
         else:
-            text += f": {self.epochs} epochs of {format_duration(self.epoch_seconds)}"
+            text += f": {epochs}"
         return text
 
 
