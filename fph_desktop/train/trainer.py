@@ -378,8 +378,9 @@ def _batches(run: _Run, epoch: int):
             pixels = pixels.to(run.device, non_blocking=True)
             if run.device.type == "cuda":
                 pixels = pixels.contiguous(memory_format=torch.channels_last)
-            with run.amp_context:
-                yield run.net(pixels), torch.as_tensor(batch_labels).to(run.device)
+            with run.amp_context:  # the forward pass only: backward runs outside autocast
+                output = run.net(pixels)
+            yield output, torch.as_tensor(batch_labels).to(run.device)
         return
     rng = np.random.default_rng((run.config.seed, epoch, run.world.rank))
     fit_idx = np.asarray(run.fit_idx)
