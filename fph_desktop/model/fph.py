@@ -164,11 +164,6 @@ class HorizontalPyramid(nn.Module):
         self.pool = StructuredPooling(config.structure, config.spp_bins, config.grid_size)
         self.out_dim = width * self.pool.cells
 
-    def stage_cells(self, stages: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Each low stage resampled to the common grid and pooled into the structure's cells."""
-        size = stages[self.grid_level].shape[-2:]
-        return {lvl: self.pool.bin_means(resample_to(stages[lvl], size)) for lvl in self.levels}
-
     def forward_pooled(self, cells: dict[str, torch.Tensor]) -> torch.Tensor:
         fused = self.fusion([self.reduce[lvl](cells[lvl]) for lvl in self.levels])
         return F.relu(fused).flatten(1)
@@ -184,11 +179,11 @@ class HorizontalPyramid(nn.Module):
         return layer_maps, fused
 
     def forward(self, stages: dict[str, torch.Tensor], return_maps: bool = False):
-        """Returns the structured feature, and (when asked) the per-layer and fused maps."""
+        """The old reading (ReLU before the pooling): the structured feature, and (when asked) the
+        per-layer and fused maps. Pooled first, :func:`pooled_statistics` and :meth:`forward_pooled`
+        take its place."""
         if self.pool_first:
-            feature = self.forward_pooled(self.stage_cells(stages))
-            layer_maps, fused = self.maps(stages) if return_maps else (None, None)
-            return feature, layer_maps, fused
+            raise RuntimeError("a pooled-first horizontal pyramid runs through forward_pooled(pooled_statistics(...))")
         layer_maps, fused = self.maps(stages)
         feature = self.pool(fused)
         return feature, (layer_maps if return_maps else None), (fused if return_maps else None)

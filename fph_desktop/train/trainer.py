@@ -192,8 +192,7 @@ class _Run:
     history: list[dict] = field(default_factory=list)
     best_map: float = -1.0
     best_epoch: int = 0
-    start_epoch: int = 0
-    resumed_from: int = 0
+    start_epoch: int = 0  # the epoch this call began at: 0, or where the resumed run had stopped
     started: float = 0.0
 
     @property
@@ -365,7 +364,6 @@ def _resume(run: _Run, progress: Progress, resume: bool) -> None:
         run.history = json.loads(ckpt["history"])
         run.best_map, run.best_epoch, run.start_epoch = ckpt["best_map"], ckpt["best_epoch"], ckpt["epoch"]
         progress.set_status(f"Resuming after epoch {run.start_epoch} of {run.epochs}")
-    run.resumed_from = run.start_epoch
     if run.world.main:
         run.run_dir.mkdir(parents=True, exist_ok=True)
         _record(run.run_dir, config, run.output, run.start_epoch, run.epochs, "running")
@@ -513,4 +511,4 @@ def _finish(run: _Run, progress: Progress) -> TrainResult:
             raise TrainingError(f"{exc.strerror or exc}; free some disk space and resume: the trained model is kept and only needs saving") from exc
         _record(run.run_dir, config, run.output, run.epochs, run.epochs, "finished")
     world.barrier()
-    return TrainResult(run.output, info, run.history, test_metrics, run.resumed_from, run.run_dir)
+    return TrainResult(run.output, info, run.history, test_metrics, run.start_epoch, run.run_dir)
