@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import torch
 
+from .errors import BadArgumentError
+
 
 def select_device(preferred: str | None = None) -> torch.device:
     """``preferred`` ("cpu", "cuda", "cuda:1", "mps") wins when it is available; ``None``/"auto" picks."""
     if preferred and preferred != "auto":
         device = torch.device(preferred)
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"device {preferred} asked for, but PyTorch sees no CUDA GPU here")
+            raise BadArgumentError(f"device {preferred} asked for, but PyTorch sees no CUDA GPU here", hint="use --device cpu")
         if device.type == "mps" and not torch.backends.mps.is_available():
-            raise RuntimeError("device mps asked for, but Apple MPS is not available here")
+            raise BadArgumentError("device mps asked for, but Apple MPS is not available here", hint="use --device cpu")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")

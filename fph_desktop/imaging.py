@@ -7,10 +7,14 @@ decompression-bomb limit stays on. Every failure is an :class:`ImageError` with 
 from __future__ import annotations
 
 import io
+
+import numpy as np
 import warnings
 from pathlib import Path
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from .errors import BadFileError
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
@@ -30,17 +34,33 @@ if ".avif" in Image.registered_extensions():
     IMAGE_SUFFIXES.add(".avif")
 
 
-class ImageError(Exception):
+class ImageError(BadFileError):
     """A file that cannot be used as a photo. ``reason`` is short and readable."""
 
     def __init__(self, path: str | Path, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = str(path)
+        super().__init__(reason, path)
         self.reason = reason
+
+
+# Photo formats we know but cannot read without an optional extra: passed over with this reason.
+_NEEDS_EXTRA = {
+    ".heic": "a HEIC photo, which needs the heif extra: pip install 'fph-desktop[heif]'",
+    ".heif": "a HEIF photo, which needs the heif extra: pip install 'fph-desktop[heif]'",
+    ".avif": "an AVIF photo, which needs the heif extra: pip install 'fph-desktop[heif]'",
+}
+
+# Largest file read into memory at once (hash + decode from the same bytes); larger ones are streamed.
+MAX_IN_MEMORY_BYTES = 64 * 1024 * 1024
 
 
 def is_image_path(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def unsupported_reason(name: str | Path) -> str | None:
+    """Why a photo-like file with this name cannot be read here, or None."""
+    suffix = Path(name).suffix.lower()
+    return None if suffix in IMAGE_SUFFIXES else _NEEDS_EXTRA.get(suffix)
 
 
 def open_image(path: str | Path, min_side: int | None = None, data: bytes | None = None) -> Image.Image:
@@ -51,6 +71,8 @@ def open_image(path: str | Path, min_side: int | None = None, data: bytes | None
     file once to hash it and decodes those same bytes); ``path`` then only names it in errors."""
     path = Path(path)
     try:
+        if data is None and path.is_dir():
+            raise ImageError(path, "is a folder, not a photo")
         if (len(data) if data is not None else path.stat().st_size) == 0:
             raise ImageError(path, "empty file (0 bytes)")
         with warnings.catch_warnings():
@@ -77,6 +99,16 @@ def open_image(path: str | Path, min_side: int | None = None, data: bytes | None
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
+        # 16-bit (or float) greyscale: Pillow's convert("RGB") clips to 255 and turns it white.
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode == "F":
+            low, high = float(values.min()), float(values.max())
+            values = (values - low) / max(high - low, 1e-12) * 255.0
+        elif image.mode.startswith("I;16") or values.max() > 255:
+            values = values / 257.0
+        grey = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")
+        return grey.convert("RGB")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))

@@ -1,20 +1,17 @@
 """The headless `index` and `search` commands, driven through argparse as the main CLI will."""
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
 from index_support import app_dirs, make_photos, one_torch_thread, tiny_model_path  # noqa: F401
 
-from fph_desktop.index.cli import register
+from fph_desktop.cli import main
 
 
 def run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="fph-desktop")
-    register(parser.add_subparsers())
-    args = parser.parse_args([str(a) for a in argv])
-    return args.func(args)
+    """The command as a user runs it: parsing, the command, and main's error handling."""
+    return main([str(a) for a in argv])
 
 
 @pytest.fixture
@@ -48,9 +45,21 @@ def test_index_report_lists_skipped_files_with_reasons(app_dirs, photos, tiny_mo
     assert "0 encoded" in out and "broken.jpg:" in out and "not an image" in out
 
 
-def test_index_without_model_explains_how_to_get_one(app_dirs, photos, capsys):
-    assert run("index", photos) == 2
-    assert "fph-desktop train --method itq" in capsys.readouterr().err
+def test_index_without_model_uses_the_shipped_default_and_says_so(app_dirs, tmp_path, capsys):
+    folder = tmp_path / "Library"
+    make_photos(folder, 52)  # unsupervised 48-bit codes need more than 48 photos to fit on
+    assert run("index", folder, "--quiet") == 0
+    captured = capsys.readouterr()
+    assert "no model given: using the shipped EfficientNet-Lite0" in captured.err
+    assert "52 encoded" in captured.out
+    assert run("index", folder, "--quiet") == 0  # the default is remembered, not fitted again
+    assert "no model given" not in capsys.readouterr().err
+
+
+def test_index_without_model_on_a_small_folder_says_why_in_one_line(app_dirs, photos, capsys):
+    assert run("index", photos, "--quiet") == 2
+    err = capsys.readouterr().err
+    assert "need more than 48 readable photos" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_index_with_unreadable_model_names_the_file(app_dirs, photos, tmp_path, capsys):

@@ -4,6 +4,8 @@ from fractions import Fraction as F
 import itertools
 
 import numpy as np
+
+from fph_desktop import codes
 import pytest
 
 from fph_desktop.evaluation import metrics
@@ -239,7 +241,7 @@ def test_hamming_matches_naive_bit_loop(code_bits):
 def test_hamming_lookup_table_fallback(monkeypatch, code_bits):
     rng = np.random.default_rng(100 + code_bits)
     query_packed, db_packed = random_packed(rng, 6, code_bits), random_packed(rng, 7, code_bits)
-    monkeypatch.setattr(metrics, "_bitwise_count", None)  # as on numpy < 2.0
+    monkeypatch.setattr(codes, "_bitwise_count", None)  # as on numpy < 2.0
     monkeypatch.setattr(metrics, "_CHUNK_ELEMENTS", 50)
     np.testing.assert_array_equal(
         hamming_distance_matrix(query_packed, db_packed), naive_hamming(query_packed, db_packed)
@@ -247,7 +249,7 @@ def test_hamming_lookup_table_fallback(monkeypatch, code_bits):
 
 
 def test_popcount_lookup_table():
-    assert [int(metrics._POPCOUNT_LUT[v]) for v in (0, 1, 3, 128, 170, 255)] == [0, 1, 2, 1, 4, 8]
+    assert [int(codes._POPCOUNT_LUT[v]) for v in (0, 1, 3, 128, 170, 255)] == [0, 1, 2, 1, 4, 8]
 
 
 def test_hamming_all_zero_vs_all_one_and_chunking(monkeypatch):

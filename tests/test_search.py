@@ -114,3 +114,23 @@ def test_rerank_breaks_hamming_ties_by_evidence():
     assert plain_i[0].tolist() == [0, 1] and plain_d[0].tolist() == [1, 1]  # file order
     d, i, soft = index.search(query, 2, query_real=u[None], rerank_depth=10)
     assert i[0].tolist() == [1, 0] and d[0].tolist() == [1, 1] and soft[0][0] < soft[0][1]
+
+
+def test_search_on_numpy_older_than_2_gives_the_same_ids_and_distances(monkeypatch):
+    """pyproject allows numpy 1.26, which has no np.bitwise_count: the table fallback must rank alike."""
+    from fph_desktop import codes as codes_module
+
+    rng = np.random.default_rng(7)
+    for bits in (16, 48, 64, 96):
+        packed = rng.integers(0, 256, size=(300, bits // 8), dtype=np.uint8)
+        queries = packed[:5] ^ rng.integers(0, 2, size=(5, bits // 8), dtype=np.uint8)
+        index = SearchIndex(packed, bits, backend="numpy")
+        expected_knn, expected_radius = index.topk(queries, 10), index.within_radius(queries, bits // 4)
+        monkeypatch.setattr(codes_module, "_bitwise_count", None)
+        slow = SearchIndex(packed, bits, backend="numpy")
+        for expected, got in zip(expected_knn, slow.topk(queries, 10), strict=True):
+            np.testing.assert_array_equal(expected, got)
+        for (ids, dist), (ids2, dist2) in zip(expected_radius, slow.within_radius(queries, bits // 4), strict=True):
+            np.testing.assert_array_equal(ids, ids2)
+            np.testing.assert_array_equal(dist, dist2)
+        monkeypatch.undo()

@@ -14,13 +14,14 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import BadFolderError
 from ..imaging import ImageError, is_image_path, open_image
 from ..progress import Progress, silent
 
 LAYOUTS = ("split-folders", "class-folders", "cub-200-2011", "stanford-dogs")
 
 
-class LayoutError(ValueError):
+class LayoutError(BadFolderError):
     """The folder holds no usable labelled collection; the message says what was expected."""
 
 

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ..errors import BadFolderError
 from ..data.layouts import LabelledDataset
 from ..data.photos import PhotoDataset
 from ..model.encoder import pack_codes
@@ -66,7 +67,7 @@ def evaluate_model(
     progress = progress or silent()
     queries, database = dataset.split("test"), dataset.split("train")
     if not queries or not database:
-        raise ValueError(f"{dataset.root}: evaluation needs both test and train images")
+        raise BadFolderError("evaluation needs both test and train photos", dataset.root, "give a folder with a test split, or class folders (30 % become test photos)")
     progress.set_status(f"Encoding {len(database)} database images")
     db_u = encode_paths(model, preprocessing, [i.path for i in database], device, batch_size, workers, progress)
     progress.set_status(f"Encoding {len(queries)} query images")

@@ -23,6 +23,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from ..codes import as_words, popcount
+
 __all__ = [
     "hamming_distance_matrix",
     "mean_average_precision",
@@ -34,9 +36,6 @@ __all__ = [
 
 NORMALIZATIONS = ("retrieved", "min_rk")
 
-# np.bitwise_count exists from numpy 2.0 on; the project also allows numpy 1.26.
-_bitwise_count = getattr(np, "bitwise_count", None)
-_POPCOUNT_LUT = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.uint8)
 
 # Matrix elements handled per chunk; the kernels keep about ten such arrays alive.
 _CHUNK_ELEMENTS = 1 << 20
@@ -112,19 +111,11 @@ def _check_normalization(normalization: str) -> str:
 # ------------------------------------------------------------------------- distances
 
 
-def _as_uint64_words(packed: np.ndarray) -> np.ndarray:
-    """Zero-pad rows to whole 64-bit words: 8x fewer XOR/popcount operations, same distances."""
-    num_rows, num_bytes = packed.shape
-    padded = np.zeros((num_rows, -(-num_bytes // 8) * 8), dtype=np.uint8)
-    padded[:, :num_bytes] = packed
-    return padded.view(np.uint64)
-
-
 def hamming_distance_matrix(query_packed, db_packed) -> np.ndarray:
     """Hamming distances (int32, shape (Q, N)) between np.packbits-packed codes.
 
-    XOR + popcount per byte (or 64-bit word); np.bitwise_count when numpy has it,
-    else a 256-entry lookup table. Padding bits from packbits are zero on both
+    XOR + popcount over machine words, from :mod:`fph_desktop.codes` (the search's own
+    kernel, with its numpy < 2 fallback). Padding bits from packbits are zero on both
     sides, so codes whose length is not a multiple of 8 are handled too.
     """
     query_packed = _check_packed(query_packed, "query_packed")
@@ -133,13 +124,7 @@ def hamming_distance_matrix(query_packed, db_packed) -> np.ndarray:
         raise ValueError(
             f"code lengths differ: {query_packed.shape[1]} vs {db_packed.shape[1]} bytes"
         )
-    if _bitwise_count is not None:
-        query_words, db_words = _as_uint64_words(query_packed), _as_uint64_words(db_packed)
-        popcount = _bitwise_count
-    else:
-        query_words, db_words = query_packed, db_packed
-        popcount = _POPCOUNT_LUT.__getitem__
-
+    query_words, db_words = as_words(query_packed), as_words(db_packed)
     num_queries, num_db = query_packed.shape[0], db_packed.shape[0]
     distances = np.empty((num_queries, num_db), dtype=np.int32)
     for rows in _query_chunks(num_queries, num_db * db_words.shape[1]):

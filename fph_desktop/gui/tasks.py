@@ -46,34 +46,8 @@ def load_model(progress: Progress, path: str, device: str | None = None) -> Mode
     return ModelSummary(str(model_path), encoder.info.describe(), encoder.code_bits, encoder.fingerprint, str(encoder.device))
 
 
-def unsupervised_model_path(folder: str | Path, bits: int) -> Path:
-    """Where the unsupervised codes fitted on ``folder`` are kept (one file per folder and length)."""
-    from .. import paths
-    from ..index.store import folder_label
-
-    return paths.data_dir() / "models" / "unsupervised" / f"{folder_label(folder)}-itq-efficientnet_lite0-{bits}bit.fph"
-
-
-def ensure_unsupervised_model(progress: Progress, folder: str, bits: int = 48, device: str | None = None) -> str:
-    """The offline pretrained backbone with ITQ codes fitted on the photos of ``folder``: reused when
-    it was fitted before, else fitted now (as ``fph-desktop train --method itq`` does) and saved."""
-    path = unsupervised_model_path(folder, bits)
-    if path.is_file():
-        return str(path)
-    from ..device import select_device
-    from ..index.scanner import scan_folder
-    from ..model.weights import save_weights
-    from ..train.unsupervised import fit_itq_model
-
-    progress.set_status(f"Looking for photos in {folder}…")
-    scan = scan_folder(folder, progress)
-    photos = [Path(folder) / item.relpath for item in scan.files]
-    if not photos:
-        raise ValueError(f"{folder}: no photos found to fit unsupervised codes on; pick a folder with photos")
-    progress.set_status(f"Fitting {bits}-bit unsupervised codes on {len(photos)} photos (pretrained EfficientNet-Lite0)…")
-    model = fit_itq_model(photos, "efficientnet_lite0", bits, device=select_device(device), progress=progress)
-    save_weights(path, model, [], {"method": "itq", "data": str(folder)})
-    return str(path)
+# The default model lives in the core, beside the command line's use of it.
+from ..index.default_model import ensure_unsupervised_model, unsupervised_model_path  # noqa: E402
 
 
 # -- index ---------------------------------------------------------------------------------------------
@@ -91,14 +65,110 @@ class IndexState:
     summary: str = ""
     complete: bool = True
     offline: bool = False
+    seconds: float = 0.0  # wall time of the whole job (fitting the codes included), 0 when only opened
 
 
-def _state(library, summary: str = "", complete: bool = True) -> IndexState:
+@dataclass(frozen=True)
+class Step:
+    """A numbered step of a long job, sent through ``progress.partial``: the window shows its text
+    and restarts the progress bar (busy until the step counts something)."""
+
+    number: int
+    count: int
+    text: str
+
+    def describe(self) -> str:
+        return f"Step {self.number} of {self.count}: {self.text}…" if self.count > 1 else f"{self.text}…"
+
+
+class _Steps:
+    def __init__(self, progress: Progress, texts: list[str]) -> None:
+        self.progress, self.texts, self.current = progress, texts, 0
+
+    def begin(self, number: int) -> None:
+        if number > self.current:
+            self.current = number
+            self.progress.partial(Step(number, len(self.texts), self.texts[number - 1]))
+
+
+class _Stage(Progress):
+    """The job's Progress as the core sees it during some steps. Counts, partial results and cancels
+    pass through; the core's status lines are kept in ``details`` but not shown (the step's text says
+    it in the user's words, and the core's closing line times only its own part of the job).
+    ``starting(done, total)`` runs before a count is passed on, ``counted`` after it, so the job can
+    announce the step a count begins or ends."""
+
+    def __init__(self, outer: Progress, starting=None, counted=None) -> None:
+        super().__init__()
+        self.outer, self.starting, self.counted = outer, starting, counted
+        self.details: list[str] = []
+
+    def set_status(self, text: str) -> None:
+        self.status = text
+        self.details.append(text)
+
+    def set_progress(self, done: int, total: int) -> None:
+        if self.starting is not None:
+            self.starting(done, total)
+        self.outer.set_progress(done, total)
+        if self.counted is not None:
+            self.counted(done, total)
+
+    def partial(self, result: Any) -> None:
+        self.outer.partial(result)
+
+    def cancel(self) -> None:
+        self.outer.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.outer.cancelled
+
+    def check(self) -> None:
+        self.outer.check()
+
+
+def duration(seconds: float) -> str:
+    """``12.6 s``, ``1 min 12 s``, ``1 h 5 min``: how long something took, as a person says it."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(round(seconds))
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole // 60 % 60} min"
+
+
+def folder_name(folder: str | Path) -> str:
+    path = Path(folder)
+    return path.name or str(path)
+
+
+def index_summary(report, photos: int, seconds: float, fitted: bool = False) -> str:
+    """The one line the status bar shows when indexing ends: what changed, in the user's words, and
+    the wall time of the whole job (``seconds``: fitting the codes included)."""
+    name, took = folder_name(report.folder), duration(seconds)
+    if report.offline:
+        return f"{name} could not be reached ({report.offline_reason}); its index was kept as it was."
+    changes = []
+    for count, text in (
+        (report.encoded, "new or changed photos analysed"), (report.moved, "moved or renamed"),
+        (report.reused, "copies of indexed photos"), (report.deleted, "removed"), (report.failed, "could not be read"),
+    ):
+        if count:
+            changes.append(f"{count:,} {text}")
+    if not changes:
+        return f"{name} is up to date: {photos:,} photos, nothing changed ({took})."
+    verb = "Indexed" if not (report.unchanged or report.deleted or report.still_skipped) else "Updated"
+    fit = "; the codes were fitted on its photos first" if fitted else ""
+    return f"{verb} {name} in {took}: {photos:,} photos ({', '.join(changes)}){fit}."
+
+
+def _state(library, summary: str = "", complete: bool = True, seconds: float = 0.0) -> IndexState:
     info = library.info()
     return IndexState(
         library=library, folder=str(library.folder), photos=len(library), skipped=info.skipped,
         model_path=str(library.model_path or ""), model_description=info.model_description or library.encoder.info.describe(),
-        code_bits=library.encoder.code_bits, summary=summary, complete=complete, offline=library.offline,
+        code_bits=library.encoder.code_bits, summary=summary, complete=complete, offline=library.offline, seconds=seconds,
     )
 
 
@@ -106,10 +176,10 @@ def open_index(progress: Progress, folder: str, model_path: str, device: str | N
     """Open an existing index without rescanning (the last folder at start-up)."""
     from ..index import Library
 
-    progress.set_status(f"Opening the index of {folder}…")
+    progress.set_status(f"Opening the index of {folder_name(folder)}…")
     library = Library.open(folder, model_path, device=None if device in (None, "auto") else device, create=False)
     library.reload()
-    return _state(library, f"{library.folder}: {len(library)} photos indexed", library.info().complete)
+    return _state(library, f"{folder_name(library.folder)}: {len(library):,} photos indexed", library.info().complete)
 
 
 def index_folder(
@@ -117,26 +187,54 @@ def index_folder(
     unsupervised_bits: int | None = None, batch_size: int = 32,
 ) -> IndexState:
     """Bring the index of ``folder`` up to date. ``model_path`` None with ``unsupervised_bits``: use
-    (or first fit) the unsupervised model of this folder. A cancel keeps the batches already committed,
-    and the partial index is reported through ``progress.partial`` before ``Cancelled`` propagates."""
+    (or first fit) the unsupervised model of this folder. The steps are announced as :class:`Step`
+    partial results. A cancel keeps the batches already committed, and the partial index is reported
+    through ``progress.partial`` before ``Cancelled`` propagates. A folder with no photo is refused
+    (:class:`~fph_desktop.errors.BadFolderError`), so it never replaces the index the user works in."""
+    import time
+
+    from ..errors import BadFolderError, NoModelError
     from ..index import Library
     from ..progress import Cancelled
 
+    started = time.monotonic()
+    name = folder_name(folder)
+    if model_path is None and unsupervised_bits is None:
+        raise NoModelError("no model chosen", hint="load a weights file, or choose the pretrained backbone (Model menu)")
+    fitting = model_path is None and not unsupervised_model_path(folder, unsupervised_bits).is_file()
+    if fitting:
+        texts = [f"Looking for photos in {name}", "Reading the photos to fit the codes on them", "Fitting the codes",
+                 "Analysing the photos with the fitted codes"]
+    else:
+        texts = [f"Looking for new and changed photos in {name}", "Analysing the new and changed photos"]
+    steps = _Steps(progress, texts)
+    steps.begin(1)
     if model_path is None:
-        if unsupervised_bits is None:
-            raise ValueError("no model chosen: load a weights file, or choose the pretrained backbone")
-        model_path = ensure_unsupervised_model(progress, folder, unsupervised_bits, device)
+        fit_stage = _Stage(
+            progress, starting=lambda done, total: steps.begin(2),
+            counted=lambda done, total: steps.begin(3) if total and done >= total else None,
+        )
+        model_path = ensure_unsupervised_model(fit_stage, folder, unsupervised_bits, device)
+        if fitting:
+            steps.begin(len(texts))  # loading the fitted model and the rescan belong to the last step
     progress.check()
-    progress.set_status("Loading the model…")
     library = Library.open(folder, model_path, device=None if device in (None, "auto") else device)
+    stage = _Stage(progress, starting=lambda done, total: steps.begin(len(texts)))
     try:
-        report = library.update(progress, batch_size=batch_size)
+        report = library.update(stage, batch_size=batch_size)
     except Cancelled:
         if library.db_path.is_file():
             library.reload()  # the batches committed before the cancel are searchable
-            progress.partial(_state(library, f"Indexing cancelled; {len(library)} photos are indexed so far", False))
+            seconds = time.monotonic() - started
+            summary = f"Indexing of {name} cancelled after {duration(seconds)}; {len(library):,} photos are indexed so far"
+            progress.partial(_state(library, summary, False, seconds))
         raise
-    return _state(library, report.summary(), not report.offline)
+    if not report.offline and len(library) == 0:
+        unreadable = report.failed + report.still_skipped
+        problem = f"none of its {unreadable} photos could be read" if unreadable else "no photos found"
+        raise BadFolderError(problem, folder, "choose a folder with photos (JPEG, PNG, …); the index you work in stays as it was")
+    seconds = time.monotonic() - started
+    return _state(library, index_summary(report, len(library), seconds, fitting), not report.offline, seconds)
 
 
 @dataclass(frozen=True)
@@ -177,6 +275,9 @@ class Comparison:
     match: Side
     code_bits: int
     differing_bits: list[int] = field(default_factory=list)
+    # The low layers' maps are what the code is made of (an FPH with the horizontal pyramid); False:
+    # they are shown for what the photo's details look like to the network, but the code does not use them.
+    maps_feed_code: bool = True
 
     @property
     def distance(self) -> int:
@@ -209,14 +310,22 @@ def _side(encoder, path: str, display_side: int = 900) -> Side:
     shown = open_image(path, display_side)
     scale_x, scale_y = shown.width / image.width, shown.height / image.height
     left, top, right, bottom = explanation.crop_box
-    maps = {"fused": explanation.fused_heatmap, **explanation.layer_heatmaps}
+    # A model may give no map at all, or only some layers' (e.g. no fused map without a horizontal
+    # pyramid): the view shows what there is and says so, it never needs every layer.
+    maps = {"fused": getattr(explanation, "fused_heatmap", None), **(getattr(explanation, "layer_heatmaps", None) or {})}
     return Side(
         path=str(path),
         photo=np.asarray(shown, dtype=np.uint8).copy(),
         crop_box=(left * scale_x, top * scale_y, right * scale_x, bottom * scale_y),
-        heatmaps={name: colorize(m) for name, m in maps.items()},
+        heatmaps={name: colorize(m) for name, m in maps.items() if m is not None},
         packed=explanation.packed,
     )
+
+
+def maps_feed_code(info) -> bool:
+    """Whether the low layers' maps are part of what makes this model's code (its horizontal pyramid)."""
+    config = getattr(info, "config", None)
+    return getattr(config, "method", "fph") == "fph" and bool(getattr(config, "use_horizontal", False))
 
 
 def compare(progress: Progress, library, query_path: str, match_path: str) -> Comparison:
@@ -231,4 +340,4 @@ def compare(progress: Progress, library, query_path: str, match_path: str) -> Co
     bits = encoder.code_bits
     a = np.unpackbits(query.packed, count=bits)
     b = np.unpackbits(match.packed, count=bits)
-    return Comparison(query, match, bits, [int(i) for i in np.flatnonzero(a != b)])
+    return Comparison(query, match, bits, [int(i) for i in np.flatnonzero(a != b)], maps_feed_code(encoder.info))

@@ -5,8 +5,12 @@ How one update runs, and why:
 1. Scan the folder (size + mtime of every photo; cheap). A missing folder is *offline*: the index
    is left exactly as it was, because a removable drive that is unplugged must not empty it.
 2. Compare with the store. Unchanged files (same size and mtime_ns) are not opened. Files that
-   failed before and have not changed are not retried; their reason stays on record.
-3. Every other file is read once, in a thread pool that runs ahead of the network: the bytes are
+   failed before and have not changed are not retried, unless the failure was of the file's access
+   rather than its content (permission denied, unreadable, passed over) or ``retry_skipped`` asks;
+   their reason stays on record. Files passed over by the scan (a HEIC photo without the extra, a
+   pipe, a dangling link) are recorded as skipped with their reason.
+   One indexer per index at a time (:mod:`.lock`): a second run waits, then finds nothing to do.
+3. Every other file is read once (streamed when it is larger than 64 MB), in a thread pool that runs ahead of the network: the bytes are
    hashed (SHA-256) and, when that content already has a code in this index (a file moved,
    renamed, copied, or only touched), the code is reused without decoding. Otherwise the same
    bytes are decoded with JPEG draft reduction and preprocessed, still in the pool.
@@ -30,10 +34,12 @@ from pathlib import Path
 
 import torch
 
-from ..imaging import ImageError, open_image
+from ..errors import display_path
+from ..imaging import MAX_IN_MEMORY_BYTES, ImageError, open_image
 from ..progress import Progress, silent
 from .scanner import ScannedFile, scan_folder
-from .store import STATUS_ERROR, FileRecord, FileState, IndexStore, IndexStoreError, db_path_for, folder_key
+from .lock import index_lock
+from .store import STATUS_ERROR, FileRecord, FileState, IndexStore, IndexStoreError, db_path_for, folder_key, indexes_dir
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -54,12 +60,13 @@ class UpdateReport:
     deleted: int = 0  # rows dropped because their file is gone
     failed: int = 0  # files that could not be used this run (reasons in the store)
     still_skipped: int = 0  # files that failed before and have not changed: not retried
+    passed_over: int = 0  # named like photos but not readable as photos here (reasons in the store)
     unreadable_dirs: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
     def summary(self) -> str:
         if self.offline:
-            return f"{self.folder}: offline ({self.offline_reason}); the index was left as it was"
+            return f"{display_path(self.folder)}: offline ({self.offline_reason}); the index was left as it was"
         parts = [
             f"{self.scanned} photos",
             f"{self.encoded} encoded",
@@ -68,12 +75,13 @@ class UpdateReport:
         for label, value in (
             ("moved", self.moved), ("reused", self.reused), ("removed", self.deleted),
             ("could not be read", self.failed), ("skipped as before", self.still_skipped),
+            ("passed over (see --report)", self.passed_over),
         ):
             if value:
                 parts.append(f"{value} {label}")
         if self.unreadable_dirs:
             parts.append(f"{len(self.unreadable_dirs)} folders unreadable")
-        return f"{self.folder}: " + ", ".join(parts) + f" ({self.seconds:.1f} s)"
+        return f"{display_path(self.folder)}: " + ", ".join(parts) + f" ({self.seconds:.1f} s)"
 
 
 @dataclass(frozen=True)
@@ -105,7 +113,12 @@ def _prepare(root: Path, item: ScannedFile, known_codes: dict[bytes, tuple[str, 
     try:
         with open(path, "rb") as handle:
             st = os.fstat(handle.fileno())
-            data = handle.read()
+            if st.st_size <= MAX_IN_MEMORY_BYTES:
+                data = handle.read()
+                content_hash = hashlib.sha256(data).digest()
+            else:  # never hold a huge file in memory: hash it in chunks, let the decoder read the file
+                data = None
+                content_hash = hashlib.file_digest(handle, "sha256").digest()
     except FileNotFoundError:
         return _Prepared(item.relpath, item.size, item.mtime_ns, error="file vanished before it could be read")
     except PermissionError:
@@ -113,7 +126,7 @@ def _prepare(root: Path, item: ScannedFile, known_codes: dict[bytes, tuple[str, 
     except OSError as exc:
         return _Prepared(item.relpath, item.size, item.mtime_ns, error=f"could not be read ({exc.strerror or exc})")
     # Size and mtime of the bytes actually read, so the row describes the content it encodes.
-    prepared = _Prepared(item.relpath, st.st_size, st.st_mtime_ns, content_hash=hashlib.sha256(data).digest())
+    prepared = _Prepared(item.relpath, st.st_size, st.st_mtime_ns, content_hash=content_hash)
     known = known_codes.get(prepared.content_hash)
     if known is not None:
         prepared.code_from, prepared.code = known
@@ -128,8 +141,16 @@ def _prepare(root: Path, item: ScannedFile, known_codes: dict[bytes, tuple[str, 
     return prepared
 
 
-def _needs_work(item: ScannedFile, state: FileState | None) -> bool:
-    return state is None or state.size != item.size or state.mtime_ns != item.mtime_ns
+# Failures of a file's access or of this installation, not of its content: retried on every run,
+# since fixing them (permissions, a reconnected share, the heif extra) does not change the file.
+RETRIED_REASONS = ("permission denied", "file vanished", "could not be read", "not a regular file",
+                   "a link to a file that does not exist", "a HEIC photo", "a HEIF photo", "an AVIF photo")
+
+
+def _needs_work(item: ScannedFile, state: FileState | None, reason: str | None, retry_skipped: bool) -> bool:
+    if state is None or state.size != item.size or state.mtime_ns != item.mtime_ns:
+        return True
+    return state.status == STATUS_ERROR and (retry_skipped or (reason or "").startswith(RETRIED_REASONS))
 
 
 def _under(relpath: str, directories: list[str]) -> bool:
@@ -168,48 +189,63 @@ def update_index(
     workers: int | None = None,
     include_hidden: bool = False,
     allow_empty: bool = False,
+    retry_skipped: bool = False,
 ) -> UpdateReport:
     """Bring the index of ``folder`` under ``encoder``'s model up to date and return what it did.
 
     ``workers`` decode threads (default: one per CPU core, at most 8) run ahead of the network by two
     batches. A :class:`~fph_desktop.progress.Cancelled` from ``progress`` propagates after the
     batches so far are committed. ``allow_empty``: accept that a folder which now has no entries at
-    all really lost every photo (otherwise it is treated as an unmounted drive: offline).
+    all really lost every photo (otherwise it is treated as an unmounted drive: offline). ``retry_skipped``:
+    read again every file skipped before, changed or not.
     """
     progress = progress or silent()
     started = time.monotonic()
     root = Path(folder)
     report = UpdateReport(folder=folder_key(folder), db_path=db_path_for(folder, encoder.fingerprint))
-    progress.set_status(f"Looking for photos in {root}…")
-    try:
-        scan = scan_folder(root, progress, include_hidden=include_hidden)
-    except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
-        report.offline = True
-        report.offline_reason = "folder not found" if isinstance(exc, FileNotFoundError) else str(exc.strerror or exc)
-        report.seconds = time.monotonic() - started
-        return report
-    report.scanned = len(scan.files)
-    report.unreadable_dirs = scan.unreadable_dirs
+    indexes_dir()  # the data folder exists (or its error is said) before the lock file is made there
+    with index_lock(report.db_path, progress):
+        progress.set_status(f"Looking for photos in {display_path(root)}…")
+        try:
+            scan = scan_folder(root, progress, include_hidden=include_hidden)
+        except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+            report.offline = True
+            report.offline_reason = "folder not found" if isinstance(exc, FileNotFoundError) else str(exc.strerror or exc)
+            report.seconds = time.monotonic() - started
+            return report
+        report.scanned = len(scan.files)
+        report.unreadable_dirs = scan.unreadable_dirs
+        _update_store(root, scan, encoder, progress, report, model_path, batch_size, workers, allow_empty, retry_skipped)
+    report.seconds = time.monotonic() - started
+    progress.set_status(report.summary())
+    return report
 
+
+def _update_store(root, scan, encoder, progress, report, model_path, batch_size, workers, allow_empty, retry_skipped) -> None:
     with IndexStore(report.db_path, create=True) as store:
         write_index_meta(store, root, encoder, model_path)
         states = store.file_states()
         if scan.root_is_empty and states and not allow_empty:
             report.offline = True
             report.offline_reason = "the folder is empty (is its drive unmounted?)"
-            report.seconds = time.monotonic() - started
-            return report
+            return
+        reasons = {s.relpath: s.reason for s in store.skipped_files()} if states else {}
         work: list[ScannedFile] = []
         for item in scan.files:
             state = states.get(item.relpath)
-            if not _needs_work(item, state):
+            if not _needs_work(item, state, reasons.get(item.relpath), retry_skipped):
                 if state.status == STATUS_ERROR:
                     report.still_skipped += 1
                 else:
                     report.unchanged += 1
             else:
                 work.append(item)
-        on_disk = {item.relpath for item in scan.files}
+        passed = [FileRecord(relpath, size, mtime, None, error=reason) for relpath, reason, size, mtime in scan.passed_over
+                  if reasons.get(relpath) != reason or states[relpath].size != size or states[relpath].mtime_ns != mtime]
+        if passed:
+            store.write_records(passed)
+        report.passed_over = len(scan.passed_over)
+        on_disk = {item.relpath for item in scan.files} | {relpath for relpath, *_ in scan.passed_over}
         unreadable = [d for d, _ in scan.unreadable_dirs]
         vanished = {p for p in states if p not in on_disk and not _under(p, unreadable)}
         known_codes = store.codes_by_hash()
@@ -222,9 +258,6 @@ def update_index(
             report.deleted = store.delete_files(sorted(vanished))
         store.set_unreadable_dirs(scan.unreadable_dirs)
         store.set_meta(updated=time.time(), last_update_complete=1)
-    report.seconds = time.monotonic() - started
-    progress.set_status(report.summary())
-    return report
 
 
 def _encode_all(root, work, encoder, store, known_codes, vanished, report, progress, batch_size, workers) -> None:

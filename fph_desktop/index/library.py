@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import NoModelError
 from ..imaging import ImageError, open_image
 from ..progress import Progress, silent
 from .indexer import UpdateReport, update_index, write_index_meta
@@ -27,10 +28,6 @@ ITQ_HINT = (
     "train one with `fph-desktop train` (labelled folders), or make an unsupervised one with "
     "`fph-desktop train --method itq`, then pass it with --model FILE"
 )
-
-
-class NoModelError(RuntimeError):
-    """No model was given and none is remembered for the folder; the message says how to get one."""
 
 
 @dataclass(frozen=True)

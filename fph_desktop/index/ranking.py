@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from .store import IndexStoreError
 from ..progress import Progress, silent
 
 
@@ -52,7 +53,7 @@ def search_many(
     progress = progress or silent()
     size = len(library)
     if size == 0:
-        raise ValueError(f"the index of {library.folder} holds no photos yet; index the folder first")
+        raise IndexStoreError("holds no photos yet", library.folder, "index the folder first")
     progress.set_status(f"Searching {size} photos…")
     depth = size if combined else min(size, k + (8 if hide_duplicates else 0))
     raw = library.search_images(list(queries), k=depth, progress=progress)

@@ -1,10 +1,13 @@
 """Walking a photo folder: which files are photos, with the size and mtime that decide whether
 they need encoding again.
 
-The walk is iterative (no recursion limit on deep trees), follows directory symlinks but enters
-each real directory once (so a symlink loop ends), never stops on a directory it may not read
-(it records the reason instead), and skips hidden folders, OS clutter and the app's own
-directories unless asked otherwise. Paths are kept relative to the root with ``/`` separators, so
+The walk is iterative (no recursion limit on deep trees) and never stops on a directory it may not
+read (it records the reason instead). Links to folders are followed only when they lead to a place
+inside the indexed folder, and each real directory is entered once, so a link to ``/`` or a link
+loop cannot make it walk the file system. Links to files are indexed wherever they lead (one file
+each). Files with a photo's name that cannot be read as one (a HEIC photo without the ``heif``
+extra, a pipe, a device, a dangling link) are passed over *with a reason*, never silently. Hidden
+folders, OS clutter and the app's own directories are skipped unless asked otherwise. Paths are kept relative to the root with ``/`` separators, so
 an index survives the drive being mounted elsewhere.
 """
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import paths
-from ..imaging import is_image_path
+from ..imaging import is_image_path, unsupported_reason
 from ..progress import Progress, silent
 
 # Folders that hold thumbnails or system files, never the user's photos.
@@ -38,6 +41,8 @@ class ScanResult:
     # Directories (relative, "." for the root) that could not be listed, with the reason.
     unreadable_dirs: list[tuple[str, str]] = field(default_factory=list)
     root_is_empty: bool = False  # the root itself has no entries at all (an unmounted mount point?)
+    # Files named like photos that cannot be read as photos, with the reason (relpath, reason, size, mtime_ns).
+    passed_over: list[tuple[str, str, int, int]] = field(default_factory=list)
 
 
 def is_hidden(entry: os.DirEntry) -> bool:
@@ -70,6 +75,19 @@ def _app_dirs() -> set[tuple[int, int]]:
     return found
 
 
+def _inside(real: str, real_root: str) -> bool:
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def _pass_over(result: ScanResult, relpath: str, entry: os.DirEntry, reason: str) -> None:
+    try:
+        st = entry.stat(follow_symlinks=False)
+        size, mtime = st.st_size, st.st_mtime_ns
+    except OSError:
+        size, mtime = 0, 0
+    result.passed_over.append((relpath, reason, size, mtime))
+
+
 def scan_folder(root: str | Path, progress: Progress | None = None, include_hidden: bool = False) -> ScanResult:
     """All photos under ``root``, sorted by relative path.
 
@@ -82,6 +100,7 @@ def scan_folder(root: str | Path, progress: Progress | None = None, include_hidd
     if not stat.S_ISDIR(root_stat.st_mode):
         raise NotADirectoryError(f"{root} is not a folder")
     result = ScanResult(root=root)
+    real_root = os.path.realpath(root)
     skip_dirs = _app_dirs()
     visited = {(root_stat.st_dev, root_stat.st_ino)}
     pending: list[tuple[str, str]] = [("", str(root))]  # (relative prefix, absolute path)
@@ -108,17 +127,30 @@ def scan_folder(root: str | Path, progress: Progress | None = None, include_hidd
                 if entry.is_dir():  # follows symlinks; loops are cut by ``visited`` below
                     if entry.name in CLUTTER_DIRS:
                         continue
+                    if _is_link(entry) and not _inside(os.path.realpath(entry.path), real_root):
+                        result.unreadable_dirs.append(
+                            (prefix + entry.name, "a link to a folder outside the indexed folder; not followed"))
+                        continue
                     st = entry.stat()
                     key = (st.st_dev, st.st_ino)
                     if key in visited or key in skip_dirs:
                         continue
                     visited.add(key)
                     subdirs.append((prefix + entry.name + "/", entry.path))
-                elif is_image_path(entry.name) and entry.is_file():
-                    st = entry.stat()
-                    result.files.append(ScannedFile(prefix + entry.name, st.st_size, st.st_mtime_ns))
+                elif is_image_path(entry.name):
+                    if entry.is_file():
+                        st = entry.stat()
+                        result.files.append(ScannedFile(prefix + entry.name, st.st_size, st.st_mtime_ns))
+                    elif _is_link(entry) and not os.path.exists(entry.path):
+                        _pass_over(result, prefix + entry.name, entry, "a link to a file that does not exist")
+                    else:
+                        _pass_over(result, prefix + entry.name, entry, "not a regular file (a pipe, device or socket)")
+                else:
+                    reason = unsupported_reason(entry.name)
+                    if reason is not None and not entry.is_dir():
+                        _pass_over(result, prefix + entry.name, entry, reason)
             except FileNotFoundError:
-                continue  # vanished between listing and stat, or a dangling symlink: nothing to index
+                continue  # vanished between listing and stat: nothing to index
             except OSError as exc:
                 result.unreadable_dirs.append((prefix + entry.name, exc.strerror or str(exc)))
         # Reverse so that popping from the end visits folders in name order (deterministic logs).
@@ -128,4 +160,5 @@ def scan_folder(root: str | Path, progress: Progress | None = None, include_hidd
             progress.set_status(f"Looking for photos… {len(result.files)} found")
             progress.check()
     result.files.sort(key=lambda f: f.relpath)
+    result.passed_over.sort()
     return result

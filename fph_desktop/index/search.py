@@ -4,7 +4,7 @@ Order is (Hamming distance, then file order) everywhere, for every backend: ties
 decide a lot, so they must never depend on a heap's whims or a thread's timing.
 
 * numpy (default, always available): codes are padded to whole machine words (8 bytes for 33..64
-  bits, so 1M 64-bit codes take 8 MB) and compared with XOR + ``np.bitwise_count``, in blocks of
+  bits, so 1M 64-bit codes take 8 MB) and compared with XOR + popcount (:mod:`fph_desktop.codes`), in blocks of
   queries x codes that stay in cache, on a few threads (numpy releases the GIL). The k nearest of
   the first block are chosen from a histogram of its distances (distances are small integers, so
   counting beats ``argpartition`` several-fold); after that a block only contributes codes strictly
@@ -22,6 +22,9 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from ..errors import BadArgumentError, MissingDependencyError
+from ..codes import as_words, distance_dtype, hamming_distances, popcount, word_layout  # noqa: F401 (re-exported)
 
 BACKENDS = ("auto", "numpy", "faiss")
 
@@ -42,46 +45,7 @@ def default_threads() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-# -- code layout ------------------------------------------------------------------------------
-def _word_layout(code_bytes: int) -> tuple[np.dtype, int]:
-    """The word type and count that hold one code with the least padding."""
-    if code_bytes == 1:
-        return np.dtype(np.uint8), 1
-    if code_bytes == 2:
-        return np.dtype(np.uint16), 1
-    if code_bytes <= 4:
-        return np.dtype(np.uint32), 1
-    return np.dtype(np.uint64), -(-code_bytes // 8)
-
-
-def as_words(packed: np.ndarray, code_bytes: int | None = None) -> np.ndarray:
-    """Packed uint8 codes (N, code_bytes) as (N, W) machine words, zero-padded (zeros do not change
-    a Hamming distance). Shares memory with ``packed`` when no padding is needed."""
-    packed = np.ascontiguousarray(packed, dtype=np.uint8)
-    if packed.ndim == 1:
-        packed = packed[None]
-    code_bytes = code_bytes or packed.shape[1]
-    if packed.shape[1] != code_bytes:
-        raise ValueError(f"codes have {packed.shape[1]} bytes, expected {code_bytes}")
-    dtype, words = _word_layout(code_bytes)
-    width = dtype.itemsize * words
-    if width != code_bytes:
-        padded = np.zeros((packed.shape[0], width), dtype=np.uint8)
-        padded[:, :code_bytes] = packed
-        packed = padded
-    return packed.view(dtype).reshape(packed.shape[0], words)
-
-
-def _distance_dtype(code_bits: int) -> np.dtype:
-    return np.dtype(np.uint8) if code_bits < 255 else np.dtype(np.uint16)
-
-
-def hamming_distances(query_words: np.ndarray, code_words: np.ndarray, code_bits: int) -> np.ndarray:
-    """All distances (Q, N) at once; for small problems and tests (the search never builds this)."""
-    out = np.zeros((len(query_words), len(code_words)), dtype=_distance_dtype(code_bits))
-    for w in range(code_words.shape[1]):
-        out += np.bitwise_count(query_words[:, w : w + 1] ^ code_words[None, :, w])
-    return out
+_distance_dtype = distance_dtype
 
 
 class _Scratch:
@@ -101,10 +65,10 @@ class _Scratch:
             column = block[:, w] if block.shape[1] == 1 else np.ascontiguousarray(block[:, w])
             np.bitwise_xor(queries[:, w : w + 1], column[None, :], out=xor)
             if w == 0:
-                np.bitwise_count(xor, out=dist, casting="unsafe")
+                popcount(xor, out=dist)
             else:
                 count = self.count[:rows, :cols]
-                np.bitwise_count(xor, out=count)
+                popcount(xor, out=count)
                 np.add(dist, count, out=dist, casting="unsafe")
         return dist
 
@@ -265,7 +229,7 @@ class SearchIndex:
 
     def __init__(self, packed_codes: np.ndarray, code_bits: int, backend: str = "auto", threads: int | None = None) -> None:
         if backend not in BACKENDS:
-            raise ValueError(f"search backend must be one of {BACKENDS}, not {backend!r}")
+            raise BadArgumentError(f"search backend must be one of {BACKENDS}, not {backend!r}")
         if code_bits % 8:
             raise ValueError(f"code length {code_bits} is not a whole number of bytes")
         self.code_bits = code_bits
@@ -278,7 +242,12 @@ class SearchIndex:
         self.backend = backend
         self._faiss = None
         if backend == "faiss":
-            import faiss
+            try:
+                import faiss
+            except ImportError:
+                raise MissingDependencyError(
+                    "faiss-cpu", "the faiss search backend", "faiss-cpu", "search with --backend numpy (as fast here)"
+                ) from None
 
             self._faiss = faiss.IndexBinaryFlat(code_bits)
             self._faiss.use_heap = False  # counting selection: ties come out in id order

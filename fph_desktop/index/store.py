@@ -16,12 +16,14 @@ import os
 import re
 import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 
+from ..errors import BadIndexError, ReadOnlyStorageError, StorageError, UserError, display_path, sqlite_error
 from .. import paths
 
 SCHEMA_VERSION = 1
@@ -31,8 +33,22 @@ STATUS_OK = "ok"
 STATUS_ERROR = "error"
 
 
-class IndexStoreError(RuntimeError):
+class IndexStoreError(BadIndexError):
     """An index file that cannot be used; the message names the file and what to do."""
+
+
+def to_db_path(relpath: str) -> str | bytes:
+    """A relpath as stored: text, or, for a file name that is not valid UTF-8 (Python holds its
+    undecodable bytes as surrogates), the raw bytes as a BLOB, so every name round-trips exactly."""
+    try:
+        relpath.encode("utf-8")
+        return relpath
+    except UnicodeEncodeError:
+        return relpath.encode("utf-8", "surrogateescape")
+
+
+def from_db_path(value: str | bytes) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, (bytes, memoryview)) else value
 
 
 def _create_v1(db: sqlite3.Connection) -> None:
@@ -123,39 +139,81 @@ class IndexStore:
 
     def __init__(self, db_path: str | Path, *, create: bool = False) -> None:
         self.path = Path(db_path)
+        self.read_only = False
         if not create and not self.path.is_file():
-            raise IndexStoreError(f"{self.path}: no such index file")
+            raise IndexStoreError("no such index file", self.path)
         try:
             self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            self.db.execute("PRAGMA busy_timeout = 30000")
-            mode = self.db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":  # e.g. a network file system without shared memory
-                self.db.execute("PRAGMA journal_mode = DELETE")
-            # FULL: a committed batch survives a power cut, not only a killed process.
-            self.db.execute("PRAGMA synchronous = FULL")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise IndexStoreError(
-                f"{self.path}: cannot be read as an index ({exc}); delete it and index the folder again"
-            ) from None
+        except sqlite3.Error as exc:
+            raise self._translate(exc, "opening the index") from None
+        try:
+            self._set_up()
+        except sqlite3.Error as exc:
+            self.db.close()
+            error = self._translate(exc, "opening the index")
+            if create or not isinstance(error, StorageError):
+                raise error from None
+            # Read-only storage (or a file we may not write): the codes can still be searched.
+            self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?immutable=1", uri=True, isolation_level=None)
+            self.read_only = True
+            with self._guard("reading the index"):
+                self._check_version(self.db.execute("PRAGMA user_version").fetchone()[0])
+        with self._guard("reading the index"):
+            self.db.execute("SELECT COUNT(*) FROM meta").fetchone()  # a damaged file fails here, not mid-search
+
+    def _set_up(self) -> None:
+        self.db.execute("PRAGMA busy_timeout = 30000")
+        mode = self.db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":  # e.g. a network file system without shared memory
+            self.db.execute("PRAGMA journal_mode = DELETE")
+        # FULL: a committed batch survives a power cut, not only a killed process.
+        self.db.execute("PRAGMA synchronous = FULL")
+        self._migrate()
+
+    def _translate(self, exc: sqlite3.Error, doing: str) -> UserError:
+        found = sqlite_error(exc, self.path, doing, kept="the index holds every batch saved before")
+        if isinstance(found, BadIndexError):
+            return IndexStoreError(found.message, found.path, found.hint)
+        return found or IndexStoreError(
+            f"cannot be used as an index ({exc})", self.path,
+            "move it aside (or delete it) and index the folder again; your photos are not affected",
+        )
+
+    @contextmanager
+    def _guard(self, doing: str):
+        """SQLite's errors, as the error model's: a full disk, read-only storage, a damaged file."""
+        try:
+            yield
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise  # our own bad statement or record: a bug, not the file's fault
+        except sqlite3.Error as exc:
+            raise self._translate(exc, doing) from None
 
     # -- schema -------------------------------------------------------------------------------
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise IndexStoreError(
-                f"{self.path}: written by a newer fph-desktop (index schema {version}, this one reads up to "
-                f"{SCHEMA_VERSION}); update fph-desktop, or delete the file to index the folder again"
-            )
+        self._check_version(version)
         while version < SCHEMA_VERSION:
             with self.transaction():
                 MIGRATIONS[version](self.db)
                 version += 1
                 self.db.execute(f"PRAGMA user_version = {version}")
 
+    def _check_version(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise IndexStoreError(
+                f"written by a newer fph-desktop (index schema {version}, this one reads up to {SCHEMA_VERSION})",
+                self.path, "update fph-desktop, or delete the file to index the folder again",
+            )
+
     def transaction(self):
         """``with store.transaction():`` one atomic unit (BEGIN IMMEDIATE … COMMIT / ROLLBACK)."""
-        return _Transaction(self.db)
+        if self.read_only:
+            raise ReadOnlyStorageError(
+                "the index is on read-only storage (or may not be written), so it cannot be updated", self.path,
+                "searching it still works; set FPH_DESKTOP_DATA_DIR to a writable folder to index",
+            )
+        return _Transaction(self, self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -168,111 +226,127 @@ class IndexStore:
 
     # -- metadata -----------------------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else default
+        with self._guard("reading the index"):
+            row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            return row[0] if row else default
 
     def meta(self) -> dict[str, str]:
-        return dict(self.db.execute("SELECT key, value FROM meta"))
+        with self._guard("reading the index"):
+            return dict(self.db.execute("SELECT key, value FROM meta"))
 
     def set_meta(self, **values: object) -> None:
-        with self.transaction():
-            self.db.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [(k, str(v)) for k, v in values.items()],
-            )
+        with self._guard("updating the index"):
+            with self.transaction():
+                self.db.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    [(k, str(v)) for k, v in values.items()],
+                )
 
-    # -- files --------------------------------------------------------------------------------
+        # -- files --------------------------------------------------------------------------------
     def file_states(self) -> dict[str, FileState]:
-        return {
-            relpath: FileState(size, mtime_ns, status, content_hash)
-            for relpath, size, mtime_ns, status, content_hash in self.db.execute(
-                "SELECT relpath, size, mtime_ns, status, content_hash FROM files"
-            )
-        }
+        with self._guard("reading the index"):
+            return {
+                from_db_path(relpath): FileState(size, mtime_ns, status, content_hash)
+                for relpath, size, mtime_ns, status, content_hash in self.db.execute(
+                    "SELECT relpath, size, mtime_ns, status, content_hash FROM files"
+                )
+            }
 
     def codes_by_hash(self) -> dict[bytes, tuple[str, bytes]]:
         """content hash -> (one relpath holding it, its packed code): lets a moved, copied or
         merely touched file take its code without decoding it again."""
-        found: dict[bytes, tuple[str, bytes]] = {}
-        for content_hash, relpath, code in self.db.execute(
-            "SELECT content_hash, relpath, code FROM files WHERE status = 'ok' AND content_hash IS NOT NULL ORDER BY relpath"
-        ):
-            found.setdefault(bytes(content_hash), (relpath, bytes(code)))
-        return found
+        with self._guard("reading the index"):
+            found: dict[bytes, tuple[str, bytes]] = {}
+            for content_hash, relpath, code in self.db.execute(
+                "SELECT content_hash, relpath, code FROM files WHERE status = 'ok' AND content_hash IS NOT NULL ORDER BY relpath"
+            ):
+                found.setdefault(bytes(content_hash), (from_db_path(relpath), bytes(code)))
+            return found
 
     def write_records(self, records: Iterable[FileRecord]) -> None:
         """Insert or replace ``records`` in one transaction (one indexer batch)."""
-        now = time.time()
-        rows = [
-            (
-                r.relpath, r.size, r.mtime_ns, r.content_hash,
-                STATUS_OK if r.code is not None else STATUS_ERROR,
-                None if r.code is not None else (r.error or "unknown error"),
-                r.code, now,
-            )
-            for r in records
-        ]
-        with self.transaction():
-            self.db.executemany(
-                "INSERT OR REPLACE INTO files (relpath, size, mtime_ns, content_hash, status, error, code, indexed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+        with self._guard("saving a batch of codes"):
+            now = time.time()
+            rows = [
+                (
+                    to_db_path(r.relpath), r.size, r.mtime_ns, r.content_hash,
+                    STATUS_OK if r.code is not None else STATUS_ERROR,
+                    None if r.code is not None else (r.error or "unknown error"),
+                    r.code, now,
+                )
+                for r in records
+            ]
+            with self.transaction():
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO files (relpath, size, mtime_ns, content_hash, status, error, code, indexed_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
 
     def delete_files(self, relpaths: Iterable[str]) -> int:
-        relpaths = list(relpaths)
-        with self.transaction():
-            self.db.executemany("DELETE FROM files WHERE relpath = ?", [(p,) for p in relpaths])
-        return len(relpaths)
+        with self._guard("updating the index"):
+            relpaths = list(relpaths)
+            with self.transaction():
+                self.db.executemany("DELETE FROM files WHERE relpath = ?", [(to_db_path(p),) for p in relpaths])
+            return len(relpaths)
 
     def set_unreadable_dirs(self, dirs: Iterable[tuple[str, str]]) -> None:
-        with self.transaction():
-            self.db.execute("DELETE FROM unreadable_dirs")
-            self.db.executemany("INSERT OR REPLACE INTO unreadable_dirs (relpath, reason) VALUES (?, ?)", list(dirs))
+        with self._guard("updating the index"):
+            with self.transaction():
+                self.db.execute("DELETE FROM unreadable_dirs")
+                self.db.executemany("INSERT OR REPLACE INTO unreadable_dirs (relpath, reason) VALUES (?, ?)", [(to_db_path(d), reason) for d, reason in dirs])
 
     def unreadable_dirs(self) -> list[tuple[str, str]]:
-        return list(self.db.execute("SELECT relpath, reason FROM unreadable_dirs ORDER BY relpath"))
+        with self._guard("reading the index"):
+            return [(from_db_path(d), reason) for d, reason in self.db.execute("SELECT relpath, reason FROM unreadable_dirs ORDER BY relpath")]
 
     def skipped_files(self) -> list[SkippedFile]:
-        return [
-            SkippedFile(*row)
-            for row in self.db.execute(
-                "SELECT relpath, error, size, mtime_ns FROM files WHERE status = 'error' ORDER BY relpath"
-            )
-        ]
+        with self._guard("reading the index"):
+            return [
+                SkippedFile(from_db_path(row[0]), *row[1:])
+                for row in self.db.execute(
+                    "SELECT relpath, error, size, mtime_ns FROM files WHERE status = 'error' ORDER BY relpath"
+                )
+            ]
 
     def counts(self) -> tuple[int, int]:
         """(photos with a code, files skipped with an error)."""
-        counts = dict(self.db.execute("SELECT status, COUNT(*) FROM files GROUP BY status"))
-        return counts.get(STATUS_OK, 0), counts.get(STATUS_ERROR, 0)
+        with self._guard("reading the index"):
+            counts = dict(self.db.execute("SELECT status, COUNT(*) FROM files GROUP BY status"))
+            return counts.get(STATUS_OK, 0), counts.get(STATUS_ERROR, 0)
 
     def load_codes(self, code_bytes: int) -> tuple[list[str], np.ndarray]:
         """Every encoded photo in file order (relpath, byte order) and their packed codes as one
         contiguous (N, code_bytes) uint8 array. File order is what breaks Hamming ties."""
-        relpaths: list[str] = []
-        blobs: list[bytes] = []
-        for relpath, code in self.db.execute("SELECT relpath, code FROM files WHERE status = 'ok' ORDER BY relpath"):
-            if len(code) != code_bytes:
-                raise IndexStoreError(
-                    f"{self.path}: the code of {relpath} has {len(code)} bytes, the model gives {code_bytes};"
-                    " delete the index and index the folder again"
-                )
-            relpaths.append(relpath)
-            blobs.append(code)
-        packed = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(relpaths), code_bytes).copy()
-        return relpaths, packed
+        with self._guard("reading the codes"):
+            relpaths: list[str] = []
+            blobs: list[bytes] = []
+            for relpath, code in self.db.execute("SELECT relpath, code FROM files WHERE status = 'ok' ORDER BY relpath"):
+                if code is None or len(code) != code_bytes:
+                    raise IndexStoreError(
+                        f"the code of {display_path(from_db_path(relpath))} has {0 if code is None else len(code)} "
+                        f"bytes, the model gives {code_bytes} (the file was altered)", self.path,
+                        "move it aside (or delete it) and index the folder again; your photos are not affected",
+                    )
+                relpaths.append(from_db_path(relpath))
+                blobs.append(code)
+            packed = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(relpaths), code_bytes).copy()
+            return relpaths, packed
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, store: IndexStore, db: sqlite3.Connection) -> None:
+        self.store = store
         self.db = db
 
     def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
+        with self.store._guard("updating the index"):
+            self.db.execute("BEGIN IMMEDIATE")
         return self.db
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.db.execute("COMMIT")
-        else:
-            self.db.execute("ROLLBACK")
+        with self.store._guard("saving to the index"):
+            if exc_type is None:
+                self.db.execute("COMMIT")
+            elif self.db.in_transaction:
+                self.db.execute("ROLLBACK")

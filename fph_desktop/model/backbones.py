@@ -14,12 +14,13 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..errors import ConfigError, UserError
 from .preprocessing import IMAGENET, TF_LITE, Preprocessing
 
-STAGES = ("C2", "C3", "C4", "C5")
+from .config import STAGES  # noqa: E402  (re-exported: the stage names are part of the config)
 
 
-class BackboneWeightsError(RuntimeError):
+class BackboneWeightsError(UserError):
     """Pretrained weights were asked for and cannot be had; the message says what to do."""
 
 
@@ -216,5 +217,5 @@ def build_backbone(name: str, weights: str | Path | None = "imagenet") -> Backbo
     try:
         spec = BACKBONES[name]
     except KeyError:
-        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}") from None
+        raise ConfigError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}") from None
     return spec.build(weights)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import BadFileError, storage_error
 from .. import __version__
 from ..fileio import atomic_write
 from .backbones import BACKBONES
@@ -23,7 +25,7 @@ FORMAT_VERSION = 1
 SUFFIX = ".fph"
 
 
-class WeightsError(ValueError):
+class WeightsError(BadFileError):
     """A weights file that cannot be used; the message names the file and the problem."""
 
 
@@ -103,11 +105,16 @@ def save_weights(path: str | Path, model: nn.Module, class_names=(), training: d
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     )
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": info.to_json(), "state_dict": state}
+    buffer = io.BytesIO()  # serialised in memory first: PyTorch's writer hides the errno of a failed write
+    torch.save(payload, buffer)
     try:
         with atomic_write(path) as handle:
-            torch.save(payload, handle)
+            handle.write(buffer.getbuffer())
     except OSError as exc:
-        raise OSError(exc.errno, f"could not write weights file {path}: {exc.strerror or exc}") from exc
+        error = storage_error(exc, path, "saving the model", kept="a model saved there before is unchanged")
+        if error is None:
+            raise
+        raise error from None
     return info
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from ..errors import ConfigError
 from ..model.config import FPHConfig
 
 MODES = ("auto", "fast", "full")
@@ -13,43 +14,66 @@ OPTIMIZERS = ("auto", "sgd", "adamw")
 EXECUTION_FIELDS = ("device", "workers", "batch_size_eval")
 
 
+LOSSES = ("cosine", "softmax", "triplet", "dpsh")  # implemented in losses.py
+
+
+def _opt(default, help: str, **cli):
+    """A field whose ``help`` and command-line details (``choices``, ``minimum``, ``metavar``, ``flag``)
+    live beside its default, so ``fph-desktop train``'s flags are generated from this class."""
+    return field(default=default, metadata={"help": help, **cli})
+
+
 @dataclass
 class TrainConfig:
-    data: str
+    data: str = _opt("", "labelled folder: class sub-folders, train/ and test/ splits, CUB-200-2011 or Stanford Dogs root",
+                     required=True)
     model: FPHConfig = field(default_factory=FPHConfig)
-    mode: str = "auto"  # fast: frozen backbone on cached features (CPU); full: fine-tune everything (GPU)
-    backbone_weights: str | None = "imagenet"  # "imagenet", a local file, or None for random init
-    epochs: int = 0  # 0: the mode's default
-    steps_per_epoch: int = 0  # 0: the mode's default (full: one pass over the training photos; fast: four)
-    classes_per_batch: int = 0  # P; 0: the mode's default (fast 64, full 16)
-    images_per_class: int = 4  # K
-    views: int = 6  # fast mode: cached views of each training photo (the centre crop + random resized crops)
-    optimizer: str = "auto"  # "sgd", "adamw", or auto: AdamW for fast mode, SGD for full fine-tuning
-    lr: float = 0.0  # new layers (0: 1e-3 for AdamW, 0.01 for SGD); the backbone gets lr * backbone_lr_ratio
-    backbone_lr_ratio: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
+    mode: str = _opt("auto", "fast: frozen backbone on cached features (CPU); full: fine-tune everything (GPU); auto picks",
+                     choices=MODES)
+    backbone_weights: str | None = _opt(
+        "imagenet", "pretrained ImageNet weights (default), a local state-dict file, or none (random init)",
+        metavar="imagenet|none|FILE")
+    epochs: int = _opt(0, "0: the mode's default (fast 150, full 30)", minimum=0)
+    steps_per_epoch: int = _opt(0, "0: the mode's default (full: one pass over the training photos; fast: four)", minimum=0)
+    classes_per_batch: int = _opt(0, "P classes per batch; 0: the mode's default (fast 64, full 16)", minimum=0, metavar="P")
+    images_per_class: int = _opt(4, "K photos of each class per batch", minimum=1, metavar="K")
+    views: int = _opt(6, "fast mode: cached views of each training photo (the centre crop + random resized crops)", minimum=1)
+    optimizer: str = _opt("auto", "auto: AdamW for the fast mode, SGD (momentum) for full fine-tuning", choices=OPTIMIZERS)
+    lr: float = _opt(0.0, "learning rate of the new layers (0: 4e-3 AdamW fast, 1e-3 AdamW full, 0.01 SGD); "
+                          "the backbone gets lr x backbone-lr-ratio", minimum=0.0)
+    backbone_lr_ratio: float = _opt(0.1, "the backbone's learning rate relative to --lr (full mode)", minimum=0.0)
+    momentum: float = _opt(0.9, "SGD momentum", minimum=0.0)
+    weight_decay: float = _opt(5e-4, "weight decay (none on norms, biases and the loss's proxies)", minimum=0.0)
     # The reading's default is the triplet loss; on birds-dev (fast mode, Lite0, 48 bits) softmax over u
     # reached validation mAP 0.91 against 0.86 for triplet in the same 30 epochs, and the normalised
     # softmax (cosine) beats both on the CUB-200 validation protocol (benchmarks/quality.py).
-    loss: str = "cosine"
-    quant_weight: float = 0.1
-    aux_weight: float = 1.0
-    val_fraction: float = 0.1
-    test_fraction: float = 0.3  # only for a single folder of class sub-folders
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = True
-    workers: int = 2
-    batch_size_eval: int = 64
+    loss: str = _opt("cosine", "cosine: normalised softmax over the codes (best on validation); softmax; "
+                               "triplet (the reading's); DPSH", choices=LOSSES)
+    quant_weight: float = _opt(0.1, "weight of the quantisation term pulling each output to +-1", minimum=0.0)
+    aux_weight: float = _opt(1.0, "weight of the auxiliary heads' losses", minimum=0.0)
+    val_fraction: float = _opt(0.1, "share of the training photos held out to pick the best epoch", minimum=0.0, maximum=0.9)
+    test_fraction: float = _opt(0.3, "for a single folder of class sub-folders: the share held out as test photos",
+                                minimum=0.0, maximum=0.9)
+    seed: int = _opt(0, "random seed of splits, views and initialisation")
+    device: str = _opt("auto", "auto, cpu, cuda, cuda:N or mps")
+    amp: bool = _opt(True, "mixed precision on a GPU")
+    workers: int = _opt(2, "photo-decoding worker processes", minimum=0)
+    batch_size_eval: int = _opt(64, "photos per batch when encoding for validation and test", minimum=1)
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
             self.model = FPHConfig.from_dict(self.model)
         if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+            raise ConfigError(f"mode must be one of {MODES}, not {self.mode!r}")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}")
+            raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {LOSSES}, not {self.loss!r}")
+        for f in fields(self):
+            value, low, high = getattr(self, f.name), f.metadata.get("minimum"), f.metadata.get("maximum")
+            if low is not None and value < low or high is not None and value > high:
+                bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+                raise ConfigError(f"{f.name.replace('_', '-')} must be {bounds}, not {value}")
 
     def resolve_mode(self, device_type: str) -> str:
         """The one place "auto" is decided: fine-tune on a GPU, the fast mode anywhere else."""

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..model.fph import HashOutput
 
-LOSSES = ("cosine", "softmax", "triplet", "dpsh")
+from .config import LOSSES  # noqa: E402
 COSINE_SCALE = 16.0
 
 

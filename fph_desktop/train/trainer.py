@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import os
 import random
@@ -20,6 +21,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ..errors import StorageError, UserError, storage_error
 from .. import paths
 from ..data.layouts import LabelledDataset, load_labelled_folder, split_validation
 from ..data.photos import PhotoDataset
@@ -40,7 +42,7 @@ from .runs import RUN_FILE, read_record, runs_dir, write_record
 CHECKPOINT_FORMAT = "fph-desktop-checkpoint"
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError):
     """A run that cannot start or go on; the message says what to do next."""
 
 
@@ -116,17 +118,22 @@ def _disk_errors(what: str):
     """A checkpoint or the run record that cannot be written ends the run with the next step named."""
     try:
         yield
-    except OSError as exc:
-        raise TrainingError(f"could not write {what}: {exc.strerror or exc}; free some disk space and resume") from exc
+    except (OSError, RuntimeError) as exc:
+        error = storage_error(exc, what, "saving the training run", kept="run the same command again to resume")
+        if error is None:
+            raise
+        raise error from None
 
 
 def _atomic_save(obj, path: Path) -> None:
-    with _disk_errors(f"checkpoint {path}"), atomic_write(path) as handle:
-        torch.save(obj, handle)
+    buffer = io.BytesIO()  # serialised in memory first: PyTorch's writer hides the errno of a failed write
+    torch.save(obj, buffer)
+    with _disk_errors(path), atomic_write(path) as handle:
+        handle.write(buffer.getbuffer())
 
 
 def _record(run_dir: Path, *args) -> None:
-    with _disk_errors(str(run_dir / RUN_FILE)):
+    with _disk_errors(run_dir / RUN_FILE):
         write_record(run_dir, *args)
 
 
@@ -507,8 +514,16 @@ def _finish(run: _Run, progress: Progress) -> TrainResult:
         model.cpu()
         try:
             info = save_weights(run.output, model, run.dataset.classes, summary)
+        except StorageError as exc:
+            # The same error, with what survives: the finished run, which a rerun only saves.
+            raise type(exc)(exc.message, exc.path, f"{exc.hint.split(';')[0]}, then run the same command again: "
+                            "the trained model is kept in the run folder and only needs saving") from None
         except OSError as exc:
-            raise TrainingError(f"{exc.strerror or exc}; free some disk space and resume: the trained model is kept and only needs saving") from exc
+            error = storage_error(exc, run.output, "saving the model", kept="run the same command again: the trained "
+                                  "model is kept in the run folder and only needs saving")
+            if error is None:
+                raise
+            raise error from None
         _record(run.run_dir, config, run.output, run.epochs, run.epochs, "finished")
     world.barrier()
     return TrainResult(run.output, info, run.history, test_metrics, run.start_epoch, run.run_dir)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..errors import BadFolderError
 from ..data.photos import PhotoDataset, collate_readable
 from ..model import FPHConfig, ITQHash, build_model, fit_itq
 from ..model.itq import itq_descriptor
@@ -62,9 +63,9 @@ def fit_itq_model(
     progress.set_status(f"Fitting unsupervised {code_bits}-bit codes on {len(paths)} photos")
     features, used = pooled_features(model, paths, device, progress=progress)
     if len(used) <= code_bits:
-        raise ValueError(
-            f"unsupervised {code_bits}-bit codes need more than {code_bits} readable photos to fit on; "
-            f"found {len(used)}. Choose fewer bits or a larger folder."
+        raise BadFolderError(
+            f"unsupervised {code_bits}-bit codes need more than {code_bits} readable photos to fit on; found {len(used)}",
+            hint="choose fewer bits or a folder with more photos",
         )
     mean, projection, scale = fit_itq(features, code_bits, seed=seed)
     model.set_fit(mean, projection, scale)

@@ -1,9 +1,8 @@
-"""The headless commands ``fph-desktop index`` and ``fph-desktop search``.
+"""``fph-desktop index`` and ``fph-desktop search``: a folder's index from the command line.
 
-``register(subparsers)`` adds both to the main argument parser; each handler takes the parsed
-arguments and returns the exit status: 0 done, 1 some queries failed, 2 a usage problem (no model,
-no index, unreadable model file), 3 the folder is offline, 130 interrupted (the batches committed
-so far are kept; run the command again to continue).
+``index FOLDER`` without ``--model`` uses the folder's remembered model, or else the app's own
+first-run default (the shipped EfficientNet-Lite0 with unsupervised codes fitted on the folder),
+and says so. Failures are :class:`~fph_desktop.errors.UserError` s that ``main`` prints as one line.
 """
 from __future__ import annotations
 
@@ -14,15 +13,15 @@ import os
 import sys
 from pathlib import Path
 
-from ..progress import Progress
-from .library import ITQ_HINT, Library, NoModelError, list_indexes, read_index_info
-from .ranking import SearchOutcome, search_many
-from .store import DB_SUFFIX, IndexStoreError, folder_key
+from ..errors import EXIT_OFFLINE, EXIT_OK, EXIT_PARTIAL, BadArgumentError, BadFileError, NoModelError, display_path
+from ..index.library import ITQ_HINT, Library, indexes_for_folder, list_indexes, read_index_info, remembered_model
+from ..index.ranking import SearchOutcome, search_many
+from ..index.store import DB_SUFFIX, IndexStoreError, folder_key
+from .flags import non_negative_int, positive_int
+from .progress import ProgressPrinter
 
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_OFFLINE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-
-def register(subparsers) -> None:
+def add_index_parser(subparsers) -> None:
     index = subparsers.add_parser(
         "index",
         help="index a photo folder (only new or changed photos are encoded)",
@@ -30,17 +29,22 @@ def register(subparsers) -> None:
         "Re-running encodes only new or changed photos; moved photos keep their codes.",
     )
     index.add_argument("folder", type=Path, help="the photo folder to index (searched recursively)")
-    index.add_argument("--model", type=Path, help="weights file (.fph); default: the model last used for FOLDER")
+    index.add_argument("--model", type=Path, help="weights file (.fph); default: the model last used for FOLDER, else the "
+                       "shipped backbone with unsupervised codes fitted on FOLDER (as the app's first run)")
     index.add_argument("--report", action="store_true", help="list the files that were skipped, with the reason")
     index.add_argument("--no-update", action="store_true", help="do not scan; only show the index's state (with --report)")
-    index.add_argument("--batch-size", type=int, default=32, help="photos per network batch and per commit (default 32)")
-    index.add_argument("--workers", type=int, default=None, help="decoding threads (default: one per CPU core, at most 8)")
+    index.add_argument("--batch-size", type=positive_int, default=32, help="photos per network batch and per commit (default 32)")
+    index.add_argument("--workers", type=positive_int, default=None, help="decoding threads (default: one per CPU core, at most 8)")
     index.add_argument("--include-hidden", action="store_true", help="also index hidden folders and files")
     index.add_argument("--allow-empty", action="store_true", help="accept that an empty FOLDER really has no photos left")
     index.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     index.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    index.add_argument("--retry-skipped", action="store_true",
+                       help="try again every file skipped before, even if it did not change (e.g. after fixing permissions)")
     index.set_defaults(func=run_index)
 
+
+def add_search_parser(subparsers) -> None:
     search = subparsers.add_parser(
         "search",
         help="find the look-alikes of photos in an indexed folder",
@@ -49,9 +53,9 @@ def register(subparsers) -> None:
     search.add_argument("images", nargs="+", type=Path, help="query photos (anywhere on disk)")
     search.add_argument("--index", dest="index", help="indexed folder, or an index file (.sqlite); default: the most recently updated index")
     search.add_argument("--model", type=Path, help="weights file (.fph); default: the model the index was made with")
-    search.add_argument("-k", type=int, default=20, help="results per query (default 20)")
-    search.add_argument("--radius", type=int, default=None, help="instead of the k nearest: every photo within this Hamming distance")
-    search.add_argument("--rerank", type=int, default=0, metavar="N", help="re-rank the N best Hamming candidates by asymmetric distance")
+    search.add_argument("-k", type=positive_int, default=20, help="results per query (default 20)")
+    search.add_argument("--radius", type=non_negative_int, default=None, help="instead of the k nearest: every photo within this Hamming distance")
+    search.add_argument("--rerank", type=non_negative_int, default=0, metavar="N", help="re-rank the N best Hamming candidates by asymmetric distance")
     search.add_argument("--backend", choices=("auto", "numpy", "faiss"), default="auto", help="search backend")
     search.add_argument("--hide-duplicates", action="store_true", help="leave out each query itself and byte-identical copies of it")
     search.add_argument("--combined", action="store_true", help="also one ranking for all queries together (sum of their distances)")
@@ -71,61 +75,71 @@ def _print_skipped(library: Library) -> None:
         print("No files were skipped.")
         return
     if skipped:
-        print(f"{len(skipped)} file(s) skipped (retried only once they change):")
+        print(f"{len(skipped)} file(s) skipped (retried when they change, or with --retry-skipped):")
         for item in skipped:
-            print(f"  {item.relpath}: {item.reason}")
+            print(f"  {display_path(item.relpath)}: {item.reason}")
     if dirs:
-        print(f"{len(dirs)} folder(s) could not be read (their indexed photos are kept):")
+        print(f"{len(dirs)} folder(s) not read (their indexed photos are kept):")
         for relpath, reason in dirs:
-            print(f"  {relpath}/: {reason}")
+            print(f"  {display_path(relpath)}/: {reason}")
 
 
-def _progress_printer(quiet: bool) -> Progress:
-    if quiet:
-        return Progress()
-    tty = sys.stderr.isatty()
+def _open_for_indexing(args: argparse.Namespace, printer: ProgressPrinter) -> Library:
+    """The library to update: the given model, the remembered one, or the first-run default."""
+    folder = args.folder
+    if not folder.exists() and not indexes_for_folder(folder):  # an indexed folder that is gone is offline
+        raise BadArgumentError("no such folder", folder, "check the path (is its drive connected?)")
+    if folder.exists() and not folder.is_dir():
+        raise BadArgumentError("is a file, not a folder", folder, "give the folder that holds your photos")
+    model = args.model
+    if model is None and remembered_model(folder) is None:
+        gone = [i.model_path for i in indexes_for_folder(folder) if i.model_path]
+        if gone:
+            raise NoModelError(f"the model last used for this folder is gone ({display_path(gone[0])})", folder,
+                               "pass a model with --model FILE")
+        from ..index.default_model import ensure_unsupervised_model
 
-    def on_progress(done: int, total: int) -> None:
-        end = "\r" if tty and done < total else "\n"
-        if tty or done == total or done % 500 < 32:
-            print(f"  encoded {done}/{total}", end=end, file=sys.stderr, flush=True)
-
-    return Progress(on_status=lambda text: print(text, file=sys.stderr, flush=True), on_progress=on_progress, min_interval=0.5)
+        model = ensure_unsupervised_model(printer.progress(), folder, device=args.device)
+        printer.message(
+            "no model given: using the shipped EfficientNet-Lite0 with unsupervised 48-bit codes fitted on this "
+            f"folder ({display_path(model)}); for finer matches {ITQ_HINT.split(', or ')[0]}"
+        )
+    return Library.open(folder, model, device=args.device)
 
 
 def run_index(args: argparse.Namespace) -> int:
-    try:
-        library = Library.open(args.folder, args.model, device=args.device)
-    except NoModelError as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    except (ValueError, RuntimeError, OSError) as exc:  # WeightsError is a ValueError
-        _error(str(exc))
-        return EXIT_USAGE
+    printer = ProgressPrinter(args.quiet)
+    library = _open_for_indexing(args, printer)
     status = EXIT_OK
     if not args.no_update:
-        try:
-            report = library.update(
-                _progress_printer(args.quiet),
-                batch_size=args.batch_size,
-                workers=args.workers,
-                include_hidden=args.include_hidden,
-                allow_empty=args.allow_empty,
-            )
-        except KeyboardInterrupt:
-            _error("interrupted; every batch finished so far is saved; run the same command to continue")
-            return EXIT_INTERRUPTED
+        report = library.update(
+            printer.progress(),
+            batch_size=args.batch_size,
+            workers=args.workers,
+            include_hidden=args.include_hidden,
+            allow_empty=args.allow_empty,
+            retry_skipped=args.retry_skipped,
+        )
         print(report.summary())
         if report.offline:
             status = EXIT_OFFLINE
     else:
         info = library.info()
         state = "offline" if info.offline else "online"
-        print(f"{info.folder} ({state}): {info.photos} photos, {info.skipped} skipped, model {info.model_description}")
-    print(f"Index: {library.db_path}")
+        print(f"{display_path(info.folder)} ({state}): {info.photos} photos, {info.skipped} skipped, model {info.model_description}")
+    print(f"Index: {display_path(library.db_path)}")
     if args.report:
         _print_skipped(library)
     return status
+
+
+def _check_indexes_readable(folder: str) -> None:
+    """Without --model the model is found through the folder's index files: when those exist but
+    cannot be read, say so, rather than "no model remembered"."""
+    key = folder_key(folder)
+    problems = [i for i in list_indexes() if i.problem and key in (i.folder, "")]
+    if problems and not [i for i in indexes_for_folder(folder) if i.problem is None]:
+        raise IndexStoreError(problems[0].problem)
 
 
 def _resolve_index(spec: str | None):
@@ -133,34 +147,32 @@ def _resolve_index(spec: str | None):
     if spec is None:
         infos = [i for i in list_indexes() if i.problem is None]
         if not infos:
-            raise IndexStoreError("no folder has been indexed yet; run `fph-desktop index FOLDER --model FILE` first")
+            raise IndexStoreError("no folder has been indexed yet", hint="run `fph-desktop index FOLDER` first")
         return infos[0].folder, infos[0].model_path
     if spec.endswith(DB_SUFFIX) and os.path.isfile(spec):
         info = read_index_info(spec)
         if info.problem:
             raise IndexStoreError(info.problem)
+        if not info.folder:
+            raise IndexStoreError("names no folder (the file was altered)", spec, "index the folder again")
         return info.folder, info.model_path
     return folder_key(spec), None
 
 
 def run_search(args: argparse.Namespace) -> int:
-    try:
-        folder, model_path = _resolve_index(args.index)
-        model = args.model or model_path  # None: the model remembered for the folder
-        library = Library.open(folder, model, device=args.device, backend=args.backend, create=False)
-    except NoModelError as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    except (IndexStoreError, ValueError, RuntimeError, OSError) as exc:
-        _error(str(exc))
-        return EXIT_USAGE
+    for image in args.images:
+        if image.is_dir():
+            raise BadFileError("is a folder, not a photo", image, "give photo files as queries")
+    folder, model_path = _resolve_index(args.index)
+    model = args.model or model_path  # None: the model remembered for the folder
+    if model is None:
+        _check_indexes_readable(folder)
+    library = Library.open(folder, model, device=args.device, backend=args.backend, create=False)
     if len(library) == 0:
-        _error(f"the index of {library.folder} holds no photos yet; run `fph-desktop index {library.folder}`")
-        return EXIT_USAGE
+        raise IndexStoreError("holds no photos yet", library.folder, f"run `fph-desktop index {library.folder}`")
     if args.hide_duplicates or args.combined:
         if args.radius is not None or args.rerank:
-            _error("--hide-duplicates and --combined work with -k, not with --radius or --rerank")
-            return EXIT_USAGE
+            raise BadArgumentError("--hide-duplicates and --combined work with -k, not with --radius or --rerank")
         return _print_outcome(search_many(library, [str(p) for p in args.images], args.k, args.hide_duplicates, args.combined), args.json)
     if args.radius is not None:
         results = library.within_radius(args.images, args.radius)
@@ -198,16 +210,16 @@ def run_search(args: argparse.Namespace) -> int:
         print()
     else:
         if library.offline:
-            print(f"(note: {library.folder} is offline; results are from its index)")
+            print(f"(note: {display_path(library.folder)} is offline; results are from its index)")
         for r in results:
-            print(f"{r.query}:")
+            print(f"{display_path(r.query)}:")
             if r.error:
                 print(f"  cannot search: {r.error}")
                 continue
             for m in r.results:
                 soft = f"  soft {m.soft_distance:.2f}" if m.soft_distance is not None else ""
                 own = "  (this photo)" if m.is_query else ""
-                print(f"  {m.rank + 1:3d}  d={m.distance:<3d}{soft}  {m.path}{own}")
+                print(f"  {m.rank + 1:3d}  d={m.distance:<3d}{soft}  {display_path(m.path)}{own}")
     for r in results:
         if r.error:
             _error(r.error)
@@ -228,19 +240,19 @@ def _print_outcome(outcome: SearchOutcome, as_json: bool) -> int:
         print()
     else:
         for q in outcome.queries:
-            print(f"{q.query}:" + (f"  ({q.hidden} exact duplicates hidden)" if q.hidden else ""))
+            print(f"{display_path(q.query)}:" + (f"  ({q.hidden} exact duplicates hidden)" if q.hidden else ""))
             if q.error:
                 print(f"  cannot search: {q.error}")
             for i, h in enumerate(q.hits):
-                print(f"  {i + 1:3d}  d={h.distance:<3d}  {h.path}")
+                print(f"  {i + 1:3d}  d={h.distance:<3d}  {display_path(h.path)}")
         if outcome.combined is not None:
             print("combined (sum of distances):")
             for i, h in enumerate(outcome.combined):
-                print(f"  {i + 1:3d}  d={h.distance:<4d} {list(h.per_query)}  {h.path}")
+                print(f"  {i + 1:3d}  d={h.distance:<4d} {list(h.per_query)}  {display_path(h.path)}")
     failed = [q for q in outcome.queries if q.error]
     for q in failed:
         _error(q.error)
     return EXIT_PARTIAL if failed else EXIT_OK
 
 
-__all__ = ["register", "run_index", "run_search", "ITQ_HINT"]
+__all__ = ["add_index_parser", "add_search_parser", "run_index", "run_search"]

@@ -1,0 +1,163 @@
+"""``fph-desktop train``, ``eval`` and ``encode``: the model's headless commands.
+
+The model and training flags are generated from :class:`~fph_desktop.model.config.FPHConfig` and
+:class:`~fph_desktop.train.config.TrainConfig` (see :mod:`.flags`); only what is not part of a run's
+settings (where to write, resume or not, quiet) is declared here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import BadFileError, storage_error
+from .flags import add_config_flags, config_from_args, positive_int
+from .progress import ProgressPrinter
+
+
+def _backbone_weights(value: str | None):
+    return None if value is None or value.lower() == "none" else value
+
+
+def add_train_parser(subparsers) -> argparse.ArgumentParser:
+    from ..model.backbones import BACKBONES
+    from ..model.config import FPHConfig
+    from ..train.config import TrainConfig
+
+    parser = subparsers.add_parser("train", help="train FPH (or fit ITQ) on a labelled photo folder",
+                                   description="Train FPH on a labelled photo folder, or fit unsupervised ITQ codes "
+                                               "(--method itq). Rerunning an interrupted command resumes it.")
+    parser.add_argument("--out", help="weights file to write (default: in the app's model folder)")
+    add_config_flags(parser.add_argument_group("model"), FPHConfig, {"backbone": {"choices": list(BACKBONES)}})
+    add_config_flags(parser.add_argument_group("training"), TrainConfig)
+    group = parser.add_argument_group("run")
+    group.add_argument("--run-dir", help="checkpoint folder (default: derived from the settings, so reruns resume)")
+    group.add_argument("--no-resume", action="store_true", help="start afresh even if an interrupted run exists")
+    group.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.set_defaults(func=cmd_train)
+    return parser
+
+
+def _default_output(args) -> Path:
+    from .. import paths
+
+    name = f"{Path(args.data).resolve().name}-{args.method}-{args.backbone}-{args.code_bits}bit.fph"
+    return paths.data_dir() / "models" / name
+
+
+def cmd_train(args) -> int:
+    from ..model.config import FPHConfig
+    from ..train.config import TrainConfig
+
+    printer = ProgressPrinter(args.quiet)
+    out = Path(args.out) if args.out else _default_output(args)
+    if out.is_dir():
+        raise BadFileError("is a folder; --out needs a file name, e.g. birds.fph", out)
+    model = config_from_args(FPHConfig, args)
+    config = config_from_args(TrainConfig, args, model=model, backbone_weights=_backbone_weights(args.backbone_weights))
+    if model.method == "itq":
+        return _fit_itq(config, out, printer)
+    from ..train.trainer import train
+
+    result = train(config, out, args.run_dir, printer.progress(), resume=not args.no_resume)
+    if result.info is not None:
+        print(f"wrote {out} ({result.info.describe()}, fingerprint {result.info.fingerprint})")
+        if result.test_metrics:
+            print(f"test mAP@all {result.test_metrics['map_all']:.4f}")
+    return 0
+
+
+def _fit_itq(config, out: Path, printer: ProgressPrinter) -> int:
+    from ..data.layouts import load_labelled_folder
+    from ..device import select_device
+    from ..model.weights import save_weights
+    from ..train.unsupervised import fit_itq_model
+
+    progress = printer.progress()
+    dataset = load_labelled_folder(config.data, config.test_fraction, config.seed, progress=progress)
+    model = fit_itq_model(
+        [i.path for i in dataset.split("train")], config.model.backbone, config.model.code_bits, config.backbone_weights,
+        select_device(config.device), config.seed, progress=progress,
+    )
+    info = save_weights(out, model, dataset.classes, {"data": str(dataset.root), "method": "itq", "layout": dataset.layout})
+    print(f"wrote {out} ({info.describe()}, fingerprint {info.fingerprint})")
+    return 0
+
+
+def add_eval_parser(subparsers) -> None:
+    parser = subparsers.add_parser("eval", help="mAP of a weights file on a labelled folder (query = test, database = train)")
+    parser.add_argument("--model", required=True, help="weights file (.fph)")
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--k", type=positive_int, action="append", help="cut-offs for mAP@k and precision@k (default 10, 100)")
+    parser.add_argument("--json", metavar="FILE", help="also write all results, PR curve included, as JSON ('-' = stdout)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--test-fraction", type=float, default=0.3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--quiet", action="store_true")
+    parser.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args) -> int:
+    from ..data.layouts import load_labelled_folder
+    from ..device import select_device
+    from ..evaluation.evaluate import evaluate_model, format_table
+    from ..model.weights import load_weights
+
+    printer = ProgressPrinter(args.quiet)
+    progress = printer.progress()
+    model, info = load_weights(args.model)
+    dataset = load_labelled_folder(args.data, args.test_fraction, args.seed, progress=progress)
+    results = evaluate_model(
+        model, info.preprocessing, dataset, select_device(args.device), tuple(args.k or (10, 100)), workers=args.workers,
+        progress=progress,
+    )
+    results = {"model": str(args.model), "fingerprint": info.fingerprint, "data": str(dataset.root), **results}
+    print(f"{info.describe()} on {dataset.describe()}")
+    print(format_table(results))
+    if args.json:
+        text = json.dumps(results, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            try:
+                Path(args.json).write_text(text)
+            except OSError as exc:
+                raise (storage_error(exc, args.json, "writing the results") or BadFileError(
+                    f"cannot be written ({exc.strerror or exc})", args.json)) from None
+    return 0
+
+
+def add_encode_parser(subparsers) -> None:
+    parser = subparsers.add_parser("encode", help="print the binary code of each image")
+    parser.add_argument("images", nargs="+")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--format", choices=["hex", "bits", "json"], default="hex")
+    parser.add_argument("--device", default="auto")
+    parser.set_defaults(func=cmd_encode)
+
+
+def cmd_encode(args) -> int:
+    from ..errors import EXIT_PARTIAL, display_path
+    from ..imaging import ImageError, open_image
+    from ..model.encoder import Encoder
+
+    encoder = Encoder.load(args.model, args.device)
+    failures, records = 0, []
+    for path in args.images:
+        try:
+            image = open_image(path, min_side=encoder.decode_side)
+        except ImageError as exc:
+            print(f"fph-desktop: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        packed, _ = encoder.encode_images([image])
+        code = packed[0]
+        text = code.tobytes().hex() if args.format != "bits" else "".join(f"{b:08b}" for b in code)
+        records.append({"path": display_path(path), "code": code.tobytes().hex(), "bits": encoder.code_bits})
+        if args.format != "json":
+            print(f"{text}  {display_path(path)}")
+    if args.format == "json":
+        print(json.dumps({"model": args.model, "fingerprint": encoder.fingerprint, "codes": records}, indent=2))
+    return EXIT_PARTIAL if failures else 0
