@@ -102,7 +102,7 @@ class ReadOnlyStorageError(StorageError):
     """The place we write to is read-only, or we may not write there."""
 
 
-_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
+_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _READ_ONLY = {errno.EROFS}
 _DENIED = {errno.EACCES, errno.EPERM}
 
@@ -119,6 +119,10 @@ def storage_error(exc: BaseException, path: str | os.PathLike, doing: str, kept:
     text = str(exc).lower()
     if isinstance(exc, OSError) and code in _FULL or "database or disk is full" in text or "no space left" in text:
         return DiskFullError(f"the disk is full while {doing}", path, f"free some space and run it again{hint_tail}")
+    if isinstance(exc, OSError) and code == errno.EFBIG or "disk i/o error" in text:
+        # EFBIG: the file system's (or the process's) file-size limit; SQLite reports any failed write so.
+        return DiskFullError(f"writing to the disk failed while {doing} (is it full, or is the file over the size "
+                             "limit of its file system?)", path, f"free some space and run it again{hint_tail}")
     if isinstance(exc, OSError) and code in _READ_ONLY or "readonly database" in text or "read-only file system" in text:
         return ReadOnlyStorageError(
             f"the storage is read-only, so {doing} is not possible", path,

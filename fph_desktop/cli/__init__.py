@@ -27,11 +27,18 @@ EXIT_CODES_HELP = """exit codes:
   130  interrupted; finished work is kept, run the same command to continue"""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (the command, what is wrong, where help is)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .index import add_index_parser, add_search_parser
     from .train import add_encode_parser, add_eval_parser, add_train_parser
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fph-desktop",
         description="Find fine-grained look-alikes in your photo folders. Without a subcommand, opens the app.",
         epilog=EXIT_CODES_HELP,

@@ -259,7 +259,7 @@ class Library:
         """The stored code of an indexed query file, if the file is unchanged since indexing: then
         the query is guaranteed to find itself at distance 0."""
         with IndexStore(self.db_path) as store:
-            row = store.db.execute("SELECT size, mtime_ns, code FROM files WHERE relpath = ? AND status = 'ok'", (relpath,)).fetchone()
+            row = store.encoded_file(relpath)
         try:
             st = os.stat(path)
         except OSError:

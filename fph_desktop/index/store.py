@@ -252,6 +252,13 @@ class IndexStore:
                 )
             }
 
+    def encoded_file(self, relpath: str) -> tuple[int, int, bytes] | None:
+        """(size, mtime_ns, code) of an encoded file, or None."""
+        with self._guard("reading the index"):
+            return self.db.execute(
+                "SELECT size, mtime_ns, code FROM files WHERE relpath = ? AND status = 'ok'", (to_db_path(relpath),)
+            ).fetchone()
+
     def codes_by_hash(self) -> dict[bytes, tuple[str, bytes]]:
         """content hash -> (one relpath holding it, its packed code): lets a moved, copied or
         merely touched file take its code without decoding it again."""

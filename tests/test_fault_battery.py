@@ -1,0 +1,321 @@
+"""The fault battery: what a user sees when things go wrong, run as a user runs it.
+
+Each case runs ``python -m fph_desktop …`` as a subprocess (or ``main`` in-process where the fault
+must be injected) and checks the exit code (README, "Exit codes"), that the failure is said in one
+line that names the file and the next step, that no traceback reaches the terminal, and that
+nothing was lost.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from index_support import app_dirs, make_photos, tiny_model_path, write_photo  # noqa: F401
+from PIL import Image
+
+from fph_desktop.cli import main
+from fph_desktop.errors import EXIT_BUG, EXIT_OFFLINE, EXIT_OK, EXIT_STORAGE, EXIT_USER
+from fph_desktop.index.library import Library, indexes_for_folder
+from fph_desktop.index.store import IndexStore
+
+
+def cli(*args, fsize_limit: int | None = None, env: dict | None = None, wrap_rss: bool = False):
+    """Run the command as a user would; returns (exit code, stdout, stderr)."""
+
+    def limit():  # a file-size limit makes writes fail as on a full disk (EFBIG, not a signal)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize_limit, fsize_limit))
+
+    argv = [str(a) if not isinstance(a, bytes) else os.fsdecode(a) for a in args]
+    if wrap_rss:  # the child reports its own peak memory after the command
+        code = ("import resource, sys; from fph_desktop.cli import main; rc = main(sys.argv[1:]); "
+                "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+        command = [sys.executable, "-c", code, *argv]
+    else:
+        command = [sys.executable, "-m", "fph_desktop", *argv]
+    done = subprocess.run(
+        command, capture_output=True, text=True, errors="backslashreplace", timeout=300,
+        preexec_fn=limit if fsize_limit else None, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def in_process(capsys, *args):
+    """The same command through ``main`` in this process (faster; for faults that need no isolation)."""
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_error_line(err: str) -> str:
+    """The one line that says what went wrong; fails if there is a traceback or several."""
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if "error" in line]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.fixture
+def photos(tmp_path):
+    folder = tmp_path / "Photos"
+    make_photos(folder, 5)
+    return folder
+
+
+def indexed(folder, model) -> None:
+    code, _, err = cli("index", folder, "--model", model, "--quiet")
+    assert code == EXIT_OK, err
+
+
+# -- files and folders ---------------------------------------------------------------------------------
+def test_a_file_name_that_is_not_utf8_is_indexed_beside_the_others(app_dirs, photos, tiny_model_path):
+    odd = os.path.join(os.fsencode(photos), b"bad\xff\xfename.jpg")
+    with open(odd, "wb") as handle:
+        handle.write((photos / "album0" / "img_000.jpg").read_bytes()[:-2] + b"\xff\xd9")  # a distinct, valid copy
+    code, out, err = cli("index", photos, "--model", tiny_model_path, "--quiet")
+    assert code == EXIT_OK, err
+    assert "6 photos" in out and "could not be read" not in out
+    code, out, err = cli("search", os.fsdecode(odd), "--index", photos, "-k", "2")
+    assert code == EXIT_OK, err
+    assert "bad\\xff\\xfename.jpg  (this photo)" in out  # printed escaped, found as itself
+
+
+def test_a_16_bit_grey_png_is_a_real_grey_photo_not_white(app_dirs, photos, tiny_model_path):
+    ramp = np.tile(np.linspace(0, 65535, 120), (90, 1)).astype(np.uint16)
+    Image.fromarray(ramp).save(photos / "scan16.png")
+    assert Image.open(photos / "scan16.png").mode.startswith("I")
+    from fph_desktop.imaging import open_image
+
+    grey = np.asarray(open_image(photos / "scan16.png"))
+    assert 100 < grey.mean() < 155 and grey.min() < 10 and grey.max() > 245  # the ramp, not solid white
+    indexed(photos, tiny_model_path)
+    library = Library.open(photos, tiny_model_path)
+    assert library.relpath_of(photos / "scan16.png") == "scan16.png"
+
+
+def test_a_2gb_file_named_jpg_is_skipped_without_being_read_into_memory(app_dirs, photos, tiny_model_path, tmp_path):
+    with open(photos / "huge.jpg", "wb") as handle:  # sparse: takes no disk space
+        handle.truncate(2 * 1024**3)
+    code, out, err = cli("index", photos, "--model", tiny_model_path, "--quiet", "--report", wrap_rss=True)
+    assert code == EXIT_OK, err
+    assert "5 encoded" in out and "huge.jpg: not an image" in out
+    peak_mb = int(err.split("PEAK_RSS_KB")[1].split()[0]) / 1024
+    assert peak_mb < 1500, f"peak memory {peak_mb:.0f} MB: the 2 GB file was read whole"
+
+
+def test_pipes_dangling_links_and_heic_are_passed_over_with_a_reason(app_dirs, photos, tiny_model_path, monkeypatch):
+    os.mkfifo(photos / "pipe.jpg")
+    os.symlink(photos / "gone.jpg", photos / "dangling.jpg")
+    (photos / "IMG_0001.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    code, out, err = cli("index", photos, "--model", tiny_model_path, "--quiet", "--report")
+    assert code == EXIT_OK, err
+    assert "passed over" in out
+    assert "pipe.jpg: not a regular file" in out and "dangling.jpg: a link to a file that does not exist" in out
+    import fph_desktop.imaging as imaging
+
+    if ".heic" not in imaging.IMAGE_SUFFIXES:  # without the heif extra (as here): said, not silent
+        assert "IMG_0001.heic: a HEIC photo, which needs the heif extra" in out
+
+
+def test_a_link_to_the_root_is_not_followed_out_of_the_folder(app_dirs, photos, tiny_model_path):
+    os.symlink("/", photos / "everything")
+    os.symlink(photos / "album1", photos / "favourites")  # a link inside the folder is followed (once)
+    code, out, err = cli("index", photos, "--model", tiny_model_path, "--quiet", "--report")
+    assert code == EXIT_OK, err
+    assert "5 photos" in out and "everything/: a link to a folder outside the indexed folder; not followed" in out
+
+
+def test_a_folder_given_as_a_query_is_named_as_a_folder(app_dirs, photos, tiny_model_path, capsys):
+    indexed(photos, tiny_model_path)
+    code, _, err = in_process(capsys, "search", photos / "album0", "--index", photos)
+    assert code == EXIT_USER
+    assert "album0: is a folder, not a photo" in one_error_line(err)
+
+
+def test_out_of_range_arguments_are_refused_before_anything_runs(app_dirs, photos, capsys):
+    for argv in (["search", "q.jpg", "-k", "0"], ["search", "q.jpg", "-k", "-1"],
+                 ["search", "q.jpg", "--hide-duplicates", "-k", "-1"], ["search", "q.jpg", "--radius", "-1"],
+                 ["search", "q.jpg", "--rerank", "-5"], ["train", "--data", str(photos), "--image-size", "0"],
+                 ["index", str(photos), "--batch-size", "0"]):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == EXIT_USER, argv
+        err = capsys.readouterr().err
+        assert "must be at least" in one_error_line(err) and len(err.strip().splitlines()) == 1, err
+
+
+# -- the index file ------------------------------------------------------------------------------------
+def _db(folder) -> Path:
+    [info] = indexes_for_folder(folder)
+    return info.db_path
+
+
+def test_a_damaged_index_file_is_called_damaged_and_not_a_missing_model(app_dirs, photos, tiny_model_path, capsys):
+    indexed(photos, tiny_model_path)
+    db = _db(photos)
+    db.write_bytes(b"this is not a database" * 100)
+    for wal in db.parent.glob(db.name + "-*"):
+        wal.unlink()
+    code, _, err = in_process(capsys, "search", photos / "album0" / "img_000.jpg", "--index", db)
+    line = one_error_line(err)
+    assert code == EXIT_USER and "damaged" in line and str(db) in line and "no model given" not in line
+    code, _, err = in_process(capsys, "index", photos, "--model", tiny_model_path, "--quiet")
+    assert code == EXIT_USER and "the index file is damaged; move it aside" in one_error_line(err)
+
+
+def test_tampered_code_lengths_are_refused_with_the_file_named(app_dirs, photos, tiny_model_path, capsys):
+    indexed(photos, tiny_model_path)
+    with sqlite3.connect(_db(photos)) as db:
+        db.execute("UPDATE files SET code = x'00' WHERE relpath = 'album0/img_000.jpg'")
+    code, _, err = in_process(capsys, "search", photos / "album1" / "img_001.jpg", "--index", photos)
+    line = one_error_line(err)
+    assert code == EXIT_USER and "img_000.jpg has 1 bytes, the model gives 2 (the file was altered)" in line
+
+
+def test_a_full_disk_while_indexing_keeps_every_batch_and_says_so(app_dirs, photos, tiny_model_path):
+    indexed(photos, tiny_model_path)
+    make_photos(photos, 40, start=100)
+    code, out, err = cli("index", photos, "--model", tiny_model_path, "--quiet", "--batch-size", "1", fsize_limit=40_000)
+    line = one_error_line(err)
+    assert code == EXIT_STORAGE and "writing to the disk failed while saving" in line
+    assert "the index holds every batch saved before" in line and "delete" not in line
+    with sqlite3.connect(_db(photos)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        saved = db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+    assert 5 <= saved < 45
+    code, out, err = cli("index", photos, "--model", tiny_model_path, "--quiet")  # space freed
+    assert code == EXIT_OK and "45 photos" in out and f"{45 - saved} encoded" in out, (out, err)
+
+
+def test_read_only_index_storage_still_searches_and_refuses_to_index_in_one_line(app_dirs, photos, tiny_model_path,
+                                                                                  monkeypatch, capsys):
+    indexed(photos, tiny_model_path)
+
+    def read_only(self):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(IndexStore, "_set_up", read_only)
+    assert main(["search", str(photos / "album0" / "img_000.jpg"), "--index", str(photos), "-k", "1"]) == EXIT_OK
+    assert "img_000.jpg  (this photo)" in capsys.readouterr().out
+    assert main(["index", str(photos), "--quiet"]) == EXIT_STORAGE
+    assert "storage is read-only, so opening the index is not possible" in one_error_line(capsys.readouterr().err)
+
+
+def test_a_second_index_run_waits_for_the_first(app_dirs, photos, tiny_model_path):
+    from fph_desktop.index.lock import index_lock
+    from fph_desktop.progress import Progress
+
+    library = Library.open(photos, tiny_model_path)
+    said, finished = [], threading.Event()
+    with index_lock(library.db_path):
+        worker = threading.Thread(target=lambda: (library.update(Progress(on_status=said.append)), finished.set()))
+        worker.start()
+        worker.join(timeout=3)
+        assert not finished.is_set() and any("Another fph-desktop is indexing this folder" in s for s in said)
+    worker.join(timeout=120)
+    assert finished.is_set() and len(library) == 5
+
+
+def test_a_file_skipped_for_its_permissions_is_retried_once_readable(app_dirs, photos, tiny_model_path, capsys):
+    indexed(photos, tiny_model_path)
+    extra = write_photo(photos / "locked.jpg", seed=77)
+    st = extra.stat()
+    from fph_desktop.index.store import FileRecord
+
+    with IndexStore(_db(photos)) as store:  # as left by a run that met "permission denied"; fixed since, mtime unchanged
+        store.write_records([FileRecord("locked.jpg", st.st_size, st.st_mtime_ns, None, error="permission denied")])
+    assert main(["index", str(photos), "--quiet"]) == EXIT_OK
+    assert "1 encoded" in capsys.readouterr().out
+
+
+def test_index_with_retry_skipped_reads_skipped_files_again(app_dirs, photos, tiny_model_path, capsys):
+    indexed(photos, tiny_model_path)
+    photo = photos / "album0" / "img_000.jpg"
+    st = photo.stat()
+    from fph_desktop.index.store import FileRecord
+
+    with IndexStore(_db(photos)) as store:
+        store.write_records([FileRecord("album0/img_000.jpg", st.st_size, st.st_mtime_ns, None, error="not an image")])
+    assert main(["index", str(photos), "--quiet"]) == EXIT_OK
+    assert "1 skipped as before" in capsys.readouterr().out
+    assert main(["index", str(photos), "--quiet", "--retry-skipped"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "skipped as before" not in out and ("1 reused" in out or "1 encoded" in out)
+
+
+def test_an_offline_folder_keeps_its_index(app_dirs, photos, tiny_model_path, tmp_path, capsys):
+    indexed(photos, tiny_model_path)
+    photos.rename(tmp_path / "unplugged")
+    code, out, err = in_process(capsys, "index", photos, "--quiet")
+    assert code == EXIT_OFFLINE and "offline" in out and "Traceback" not in err
+
+
+# -- models, training, optional packages ----------------------------------------------------------------
+def test_train_out_on_a_full_disk_keeps_the_old_model_and_leaves_no_part_file(app_dirs, photos, tmp_path):
+    make_photos(photos, 12, start=200)
+    out = tmp_path / "models" / "itq.fph"
+    out.parent.mkdir()
+    out.write_bytes(b"the old model")
+    args = ("train", "--method", "itq", "--data", photos, "--out", out, "--backbone", "resnet18",
+            "--backbone-weights", "none", "--bits", "8", "--image-size", "32", "--quiet")
+    code, _, err = cli(*args, fsize_limit=30_000_000)  # under the model's 45 MB, over the loader's shared memory
+    line = one_error_line(err)
+    assert code == EXIT_STORAGE and "while saving the model" in line and str(out) in line
+    assert out.read_bytes() == b"the old model" and not list(out.parent.glob("*.part"))
+
+
+def test_a_save_killed_midway_leaves_no_part_file_for_long(tmp_path):
+    from fph_desktop.fileio import atomic_write
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    target = tmp_path / "birds.fph"
+    leftover = tmp_path / f"birds.fph.{dead.pid}.x1y2.part"  # what a writer killed with -9 leaves
+    leftover.write_bytes(b"half a model")
+    with atomic_write(target) as handle:
+        handle.write(b"model")
+    assert target.read_bytes() == b"model" and not leftover.exists()
+
+
+def test_training_that_cannot_start_says_why_in_one_line(tmp_path, tiny_birds):
+    import shutil
+
+    one_class = tmp_path / "one"
+    shutil.copytree(sorted((tiny_birds / "train").iterdir())[0], one_class / "only-class")
+    code, _, err = cli("train", "--data", one_class, "--backbone", "resnet18", "--backbone-weights", "none",
+                       "--image-size", "32", "--bits", "8", "--quiet")
+    assert code == EXIT_USER and "only one class" in one_error_line(err)
+
+
+def test_the_faiss_backend_without_faiss_says_how_to_install_it(app_dirs, photos, tiny_model_path, tmp_path):
+    indexed(photos, tiny_model_path)
+    blocker = tmp_path / "no-faiss"
+    blocker.mkdir()
+    (blocker / "faiss.py").write_text("raise ImportError('No module named faiss')\n")
+    code, _, err = cli("search", photos / "album0" / "img_000.jpg", "--index", photos, "--backend", "faiss",
+                       env={"PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])})
+    line = one_error_line(err)
+    assert code == EXIT_USER and "pip install faiss-cpu" in line and "--backend numpy" in line
+
+
+def test_a_bug_is_reported_as_a_bug_with_a_crash_report(app_dirs, photos, monkeypatch, capsys, tmp_path):
+    import fph_desktop.cli.index as index_commands
+
+    def broken(args):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(index_commands, "run_index", broken)
+    assert main(["index", str(photos)]) == EXIT_BUG
+    line = one_error_line(capsys.readouterr().err)
+    assert "internal error (a bug in fph-desktop): ZeroDivisionError" in line and "please report it" in line
+    report = Path(line.split("details are in ")[1].split("; please")[0])
+    assert "Traceback" in report.read_text() and "ZeroDivisionError" in report.read_text()
