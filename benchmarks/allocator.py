@@ -4,6 +4,7 @@ in two child processes, one with the app's tuned allocator and one with glibc's 
 
     python benchmarks/allocator.py --rounds 3
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,7 +60,9 @@ def main() -> int:
         for tuned in (False, True):
             result = run(tuned, args)
             rows.append({"round": round_, **result})
-            print(f"round {round_}: {'tuned  ' if result['tuned'] else 'default'} {result['photos_per_s']:.1f} photos/s", flush=True)
+            print(
+                f"round {round_}: {'tuned  ' if result['tuned'] else 'default'} {result['photos_per_s']:.1f} photos/s", flush=True
+            )
     default = [r["photos_per_s"] for r in rows if not r["tuned"]]
     tuned = [r["photos_per_s"] for r in rows if r["tuned"]]
     ratio = (sum(tuned) / len(tuned)) / (sum(default) / len(default)) if default and tuned else float("nan")

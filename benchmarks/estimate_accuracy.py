@@ -7,6 +7,7 @@ as "about", so within 0.5-2x is what a user needs to plan.
 
     python benchmarks/estimate_accuracy.py [--backbone efficientnet_lite0] [--classes 25] [--epochs 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,9 @@ def main() -> int:
 
     data = subset(args.data, args.classes, work / "photos") if args.classes < 25 else args.data
     dataset = load_labelled_folder(data)
-    config = TrainConfig(data=str(data), model=FPHConfig(backbone=args.backbone, code_bits=args.bits), mode="fast", epochs=args.epochs)
+    config = TrainConfig(
+        data=str(data), model=FPHConfig(backbone=args.backbone, code_bits=args.bits), mode="fast", epochs=args.epochs
+    )
     n_train, n_test = len(dataset.split("train")), len(dataset.split("test"))
     started = time.perf_counter()
     estimate = estimate_training(config, n_train, n_test)
@@ -79,9 +82,17 @@ def main() -> int:
     for name, (guess, actual) in rows.items():
         print(f"{name:12}{guess:10.1f}{actual:10.1f}{actual / guess:17.2f}")
     if args.json:
-        args.json.write_text(json.dumps({"config": vars(args) | {"data": str(args.data), "json": str(args.json)},
-                                         "train_images": n_train, "test_images": n_test,
-                                         "rows": {k: {"estimate": g, "actual": a} for k, (g, a) in rows.items()}}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "config": vars(args) | {"data": str(args.data), "json": str(args.json)},
+                    "train_images": n_train,
+                    "test_images": n_test,
+                    "rows": {k: {"estimate": g, "actual": a} for k, (g, a) in rows.items()},
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

@@ -4,6 +4,7 @@ test mAP@all at 48 bits. Meant for a CUDA machine; runs (slowly) anywhere.
 
     python benchmarks/gpu_check.py --backbone efficientnet_lite0 --epochs 8
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,12 @@ def main() -> int:
     device = select_device("auto")
     print(f"device: {describe_device(device)}; torch {torch.__version__}", flush=True)
     config = TrainConfig(
-        data=args.data, model=FPHConfig(backbone=args.backbone, code_bits=args.bits), mode="full", epochs=args.epochs,
-        workers=args.workers, amp=True,
+        data=args.data,
+        model=FPHConfig(backbone=args.backbone, code_bits=args.bits),
+        mode="full",
+        epochs=args.epochs,
+        workers=args.workers,
+        amp=True,
     )
     batch = config.classes_per_batch * config.images_per_class
     bare = bare_backbone_images_per_second(args.backbone, device, batch)
@@ -75,7 +80,13 @@ def main() -> int:
     history: list[dict] = []
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        result = train(config, Path(tmp) / "gpu.fph", Path(tmp) / "run", Progress(on_partial=lambda r: history.append(r) if r.get("kind") == "epoch" else None), resume=False)
+        result = train(
+            config,
+            Path(tmp) / "gpu.fph",
+            Path(tmp) / "run",
+            Progress(on_partial=lambda r: history.append(r) if r.get("kind") == "epoch" else None),
+            resume=False,
+        )
     wall = time.monotonic() - started
     images = sum(r["images"] for r in history)
     loop_seconds = sum(r["train_seconds"] for r in history)
@@ -83,14 +94,25 @@ def main() -> int:
     # The first epoch includes DataLoader start-up and cudnn autotuning; report the steady state too.
     steady = history[1:] or history
     steady_rate = sum(r["images"] for r in steady) / sum(r["train_seconds"] for r in steady)
-    print(json.dumps({
-        "device": describe_device(device), "backbone": args.backbone, "epochs": args.epochs, "bits": args.bits,
-        "fph_train_images_per_s": round(fph, 1), "fph_train_images_per_s_after_epoch_1": round(steady_rate, 1),
-        "bare_backbone_images_per_s": round(bare, 1), "ratio_fph_to_bare": round(steady_rate / bare, 3),
-        "test_map_all": round(result.test_metrics["map_all"], 4), "best_val_map": result.info.training["best_val_map"],
-        "wall_seconds": round(wall, 1),
-        "val_map_by_epoch": [round(r["val_map"], 4) for r in history],
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "device": describe_device(device),
+                "backbone": args.backbone,
+                "epochs": args.epochs,
+                "bits": args.bits,
+                "fph_train_images_per_s": round(fph, 1),
+                "fph_train_images_per_s_after_epoch_1": round(steady_rate, 1),
+                "bare_backbone_images_per_s": round(bare, 1),
+                "ratio_fph_to_bare": round(steady_rate / bare, 3),
+                "test_map_all": round(result.test_metrics["map_all"], 4),
+                "best_val_map": result.info.training["best_val_map"],
+                "wall_seconds": round(wall, 1),
+                "val_map_by_epoch": [round(r["val_map"], 4) for r in history],
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

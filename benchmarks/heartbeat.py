@@ -4,6 +4,7 @@ person would feel as a stall.
 
     python benchmarks/heartbeat.py --model FILE.fph --photos DIR [--limit 120]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,11 @@ def main() -> int:
     parser.add_argument("--model", required=True, type=Path)
     parser.add_argument("--photos", required=True, type=Path)
     parser.add_argument("--limit", type=int, default=120)
-    parser.add_argument("--warm", action="store_true", help="load torch and the model first (as the app does at start-up), then time only the indexing")
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="load torch and the model first (as the app does at start-up), then time only the indexing",
+    )
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     work = Path(tempfile.mkdtemp(prefix="fph-heartbeat-"))
@@ -63,10 +68,12 @@ def main() -> int:
         app.processEvents()
         time.sleep(0.001)
     timer.stop()
-    gaps = sorted(b - a for a, b in zip(beats, beats[1:]))
-    print(f"indexed {done[0].photos} photos with {done[0].model_description} in {time.perf_counter() - started:.1f} s "
-          f"(model load included); {len(beats)} beats; gap median {gaps[len(gaps) // 2] * 1000:.0f} ms, "
-          f"p99 {gaps[int(len(gaps) * 0.99)] * 1000:.0f} ms, max {gaps[-1] * 1000:.0f} ms")
+    gaps = sorted(b - a for a, b in zip(beats, beats[1:], strict=True))
+    print(
+        f"indexed {done[0].photos} photos with {done[0].model_description} in {time.perf_counter() - started:.1f} s "
+        f"(model load included); {len(beats)} beats; gap median {gaps[len(gaps) // 2] * 1000:.0f} ms, "
+        f"p99 {gaps[int(len(gaps) * 0.99)] * 1000:.0f} ms, max {gaps[-1] * 1000:.0f} ms"
+    )
     window.shutdown()
     shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -9,6 +9,7 @@ head of 48 bits (a random rotation: the codes' quality does not matter here, the
 The bare forward is measured before and after the indexing pass and averaged, because other
 work on a shared machine moves both. Target: end to end >= 0.85 of bare forward.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -100,8 +101,10 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     os.environ["FPH_DESKTOP_CACHE_DIR"] = str(work / "appcache")
     encoder = Encoder.load(make_model(work / "lite0-itq48.fph"), device=args.device)
-    print(f"device: {describe_device(encoder.device)}; torch threads {torch.get_num_threads()}; batch {args.batch_size}; "
-          f"decode workers {args.workers or 'default'}; CPUs {os.cpu_count()}")
+    print(
+        f"device: {describe_device(encoder.device)}; torch threads {torch.get_num_threads()}; batch {args.batch_size}; "
+        f"decode workers {args.workers or 'default'}; CPUs {os.cpu_count()}"
+    )
 
     datasets = []
     birds = args.birds
@@ -118,8 +121,10 @@ def main() -> None:
         start = time.perf_counter()
         make_12mp_folder(big, args.big, sorted(args.birds.rglob("*.jpg"))[:: max(1, 1402 // max(args.big, 1))])
         size = sum(p.stat().st_size for p in big.glob("*.jpg")) / args.big / 1e6
-        print(f"12 MP folder: {args.big} JPEGs 4000x3000, {size:.1f} MB each on average "
-              f"(generated in {time.perf_counter() - start:.0f} s, not measured)")
+        print(
+            f"12 MP folder: {args.big} JPEGs 4000x3000, {size:.1f} MB each on average "
+            f"(generated in {time.perf_counter() - start:.0f} s, not measured)"
+        )
         datasets.append((f"{args.big} x 12 MP JPEG", big))
 
     rows = []

@@ -9,6 +9,7 @@ hits both alike; the median of each is reported with their ratio.
 
     python benchmarks/launch_time.py [--runs 7]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,11 @@ def launch(command: list[str], work: Path) -> tuple[float, dict]:
     probe = work / "probe.json"
     probe.unlink(missing_ok=True)
     env = dict(
-        os.environ, QT_QPA_PLATFORM="offscreen", FPH_DESKTOP_LAUNCH_PROBE=str(probe),
-        FPH_DESKTOP_DATA_DIR=str(work / "data"), FPH_DESKTOP_CACHE_DIR=str(work / "cache"),
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        FPH_DESKTOP_LAUNCH_PROBE=str(probe),
+        FPH_DESKTOP_DATA_DIR=str(work / "data"),
+        FPH_DESKTOP_CACHE_DIR=str(work / "cache"),
         PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     )
     start = time.time()

@@ -19,6 +19,7 @@ Data sets:
 Times: ``train_seconds`` is the whole ``train()`` call, cache hits excluded; the one-off feature
 pass of each data set is timed on its own (``cache_seconds``, the first variant that builds it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,9 +85,16 @@ def centre_stats(dataset: LabelledDataset, config: TrainConfig) -> tuple[dict[st
     fit_idx, _ = split_validation(train_items, config.val_fraction, config.seed)
     started = time.monotonic()
     cache = ViewStatsCache.build(
-        model.backbone, model_preprocessing(model), config.model, [i.path for i in train_items + test_items],
-        training_views(config, len(train_items), fit_idx, len(test_items)), paths.cache_dir() / "stats",
-        torch.device("cpu"), batch_size=config.batch_size_eval, workers=config.workers, seed=config.seed,
+        model.backbone,
+        model_preprocessing(model),
+        config.model,
+        [i.path for i in train_items + test_items],
+        training_views(config, len(train_items), fit_idx, len(test_items)),
+        paths.cache_dir() / "stats",
+        torch.device("cpu"),
+        batch_size=config.batch_size_eval,
+        workers=config.workers,
+        seed=config.seed,
     )
     seconds = time.monotonic() - started
     return cache.batch(cache.rows_of(np.arange(cache.photos))), seconds
@@ -131,8 +139,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="cub200-val", help="cub200-val, birds-dev, or a labelled folder")
     parser.add_argument("--bits", type=int, nargs="+", default=[48])
-    parser.add_argument("--variants", nargs="+", default=["itq", "baseline", "vertical", "full"],
-                        choices=["itq", "baseline", *VARIANTS])
+    parser.add_argument(
+        "--variants", nargs="+", default=["itq", "baseline", "vertical", "full"], choices=["itq", "baseline", *VARIANTS]
+    )
     parser.add_argument("--epochs", type=int, default=0, help="0: the fast mode's default")
     parser.add_argument("--views", type=int, default=None, help="default: TrainConfig's")
     parser.add_argument("--loss", default=None)
@@ -149,10 +158,17 @@ def main() -> int:
     print(dataset.describe(), flush=True)
 
     def config_for(bits: int, variant: str) -> TrainConfig:
-        overrides = {k: v for k, v in (("views", args.views), ("loss", args.loss), ("weight_decay", args.weight_decay)) if v is not None}
+        overrides = {
+            k: v for k, v in (("views", args.views), ("loss", args.loss), ("weight_decay", args.weight_decay)) if v is not None
+        }
         return TrainConfig(
-            data=str(dataset.root), mode="fast", epochs=args.epochs, lr=args.lr, seed=args.seed,
-            model=FPHConfig(code_bits=bits, **VARIANTS.get(variant, {})), **overrides,
+            data=str(dataset.root),
+            mode="fast",
+            epochs=args.epochs,
+            lr=args.lr,
+            seed=args.seed,
+            model=FPHConfig(code_bits=bits, **VARIANTS.get(variant, {})),
+            **overrides,
         )
 
     stats, cache_seconds = centre_stats(dataset, config_for(args.bits[0], "full"))
@@ -170,23 +186,52 @@ def main() -> int:
                 history: list = []
                 with tempfile.TemporaryDirectory() as tmp:
                     started = time.monotonic()
-                    result = train(config_for(bits, variant), Path(tmp) / "m.fph", Path(tmp) / "run",
-                                   Progress(on_partial=history.append), resume=False, dataset=dataset)
+                    result = train(
+                        config_for(bits, variant),
+                        Path(tmp) / "m.fph",
+                        Path(tmp) / "run",
+                        Progress(on_partial=history.append),
+                        resume=False,
+                        dataset=dataset,
+                    )
                     seconds = time.monotonic() - started
                 metrics = result.test_metrics
                 epochs = [h for h in history if h.get("kind") == "epoch"]
-                extra = {"best_epoch": result.info.training["best_epoch"], "best_val_map": round(result.info.training["best_val_map"], 4),
-                         "val_curve": [round(h["val_map"], 4) for h in epochs]}
-            row = {"data": args.data, "bits": bits, "variant": variant, "map_all": round(metrics["map_all"], 4),
-                   "map_tie_aware": round(metrics["map_tie_aware"], 4), "train_seconds": round(seconds, 1), **extra}
+                extra = {
+                    "best_epoch": result.info.training["best_epoch"],
+                    "best_val_map": round(result.info.training["best_val_map"], 4),
+                    "val_curve": [round(h["val_map"], 4) for h in epochs],
+                }
+            row = {
+                "data": args.data,
+                "bits": bits,
+                "variant": variant,
+                "map_all": round(metrics["map_all"], 4),
+                "map_tie_aware": round(metrics["map_tie_aware"], 4),
+                "train_seconds": round(seconds, 1),
+                **extra,
+            }
             rows.append(row)
-            print(f"{bits:>3} bits  {variant:<11} mAP@all {row['map_all']:.4f}  tie-aware {row['map_tie_aware']:.4f}  "
-                  f"{row['train_seconds']:>7.1f} s  {extra.get('best_epoch', '')}", flush=True)
+            print(
+                f"{bits:>3} bits  {variant:<11} mAP@all {row['map_all']:.4f}  tie-aware {row['map_tie_aware']:.4f}  "
+                f"{row['train_seconds']:>7.1f} s  {extra.get('best_epoch', '')}",
+                flush=True,
+            )
     name = f"quality-{Path(args.data).name}{'-' + args.tag if args.tag else ''}.json"
     out = Path(args.json) if args.json else ROOT / "benchmarks" / "results" / name
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args), "data": dataset.describe(), "cache_seconds": round(cache_seconds, 1),
-                               "threads": torch.get_num_threads(), "rows": rows}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "args": vars(args),
+                "data": dataset.describe(),
+                "cache_seconds": round(cache_seconds, 1),
+                "threads": torch.get_num_threads(),
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {out}")
     return 0
 

@@ -6,6 +6,7 @@ the walk plus one comparison per file against the SQLite index. Target: under 5 
 The folder (small distinct JPEGs in 100 sub-folders) and a tiny random model are generated first;
 the first, full index run is timed and reported too, but it is not the measurement.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,7 +73,10 @@ def main() -> None:
         assert report.encoded == 0 and report.unchanged == args.files, report.summary()
     print("\n| files | walk only (s) | unchanged re-index, end to end (s) | encoded | target |")
     print("|---:|---:|---:|---:|---|")
-    print(f"| {len(scan.files):,} | {min(scans):.2f} | {min(reruns):.2f} (runs: {', '.join(f'{r:.2f}' for r in reruns)}) | 0 | < 5 s |")
+    print(
+        f"| {len(scan.files):,} | {min(scans):.2f} | {min(reruns):.2f} "
+        f"(runs: {', '.join(f'{r:.2f}' for r in reruns)}) | 0 | < 5 s |"
+    )
 
 
 if __name__ == "__main__":

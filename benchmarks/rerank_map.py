@@ -8,6 +8,7 @@ through :class:`~fph_desktop.index.search.SearchIndex` (R = 20, 100, 500, all).
 
     python benchmarks/rerank_map.py [--bits 48]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,9 @@ def main() -> None:
     classes = sorted({r["class"] for r in rows})
     labels = {s: np.array([classes.index(r["class"]) for r in splits[s]]) for s in splits}
 
-    model = build_model(FPHConfig(method="itq", backbone="efficientnet_lite0", code_bits=args.bits), backbone_weights="imagenet").eval()
+    model = build_model(
+        FPHConfig(method="itq", backbone="efficientnet_lite0", code_bits=args.bits), backbone_weights="imagenet"
+    ).eval()
     preprocessing = model.backbone.preprocessing.with_size(model.config.image_size)
 
     start = time.perf_counter()
@@ -53,24 +56,32 @@ def main() -> None:
         for split, items in splits.items():
             pooled = []
             for i in range(0, len(items), args.batch_size):
-                batch = torch.stack([
-                    preprocessing.to_tensor(open_image(args.birds / r["relpath"], preprocessing.resize))
-                    for r in items[i : i + args.batch_size]
-                ])
+                batch = torch.stack(
+                    [
+                        preprocessing.to_tensor(open_image(args.birds / r["relpath"], preprocessing.resize))
+                        for r in items[i : i + args.batch_size]
+                    ]
+                )
                 pooled.append(model.backbone(batch)["C5"].float().mean(dim=(2, 3)).numpy())
             features[split] = np.concatenate(pooled)
     print(f"features: train {features['train'].shape}, test {features['test'].shape} ({time.perf_counter() - start:.0f} s)")
 
     model.set_fit(*fit_itq(features["train"], args.bits))
     with torch.inference_mode():  # exactly ITQHash.forward_stages on the pooled features
-        real = {s: torch.tanh((torch.from_numpy(f) - model.mean) @ model.projection * model.scale).numpy() for s, f in features.items()}
+        real = {
+            s: torch.tanh((torch.from_numpy(f) - model.mean) @ model.projection * model.scale).numpy()
+            for s, f in features.items()
+        }
     packed = {s: pack_codes(u) for s, u in real.items()}
 
     n_db = len(packed["train"])
     hamming = hamming_distance_matrix(packed["test"], packed["train"])
     results = [
-        ("Hamming, ties in database order", mean_average_precision(hamming, labels["test"], labels["train"]),
-         mean_average_precision(hamming, labels["test"], labels["train"], k=20)),
+        (
+            "Hamming, ties in database order",
+            mean_average_precision(hamming, labels["test"], labels["train"]),
+            mean_average_precision(hamming, labels["test"], labels["train"], k=20),
+        ),
         ("Hamming, tie-aware expectation", tie_aware_mean_average_precision(hamming, labels["test"], labels["train"]), None),
     ]
     index = SearchIndex(packed["train"], args.bits)
@@ -83,11 +94,18 @@ def main() -> None:
             order = np.concatenate([top_ids, full_i[q, depth:]])
             position[q, order] = np.arange(n_db)
         label = f"re-ranked top {depth}" if depth < n_db else f"re-ranked all {n_db}"
-        results.append((label, mean_average_precision(position, labels["test"], labels["train"]),
-                        mean_average_precision(position, labels["test"], labels["train"], k=20)))
+        results.append(
+            (
+                label,
+                mean_average_precision(position, labels["test"], labels["train"]),
+                mean_average_precision(position, labels["test"], labels["train"], k=20),
+            )
+        )
 
-    print(f"\nbirds-dev, ITQ {args.bits} bits on EfficientNet-Lite0 pooled head features; "
-          f"{len(labels['test'])} test queries x {n_db} train database, {len(classes)} classes")
+    print(
+        f"\nbirds-dev, ITQ {args.bits} bits on EfficientNet-Lite0 pooled head features; "
+        f"{len(labels['test'])} test queries x {n_db} train database, {len(classes)} classes"
+    )
     print("\n| ranking | mAP@all | mAP@20 |")
     print("|---|---:|---:|")
     for name, m_all, m_20 in results:

@@ -7,6 +7,7 @@
 Times are the best of ``--repeats`` runs (1 query: 20 runs). Queries are random codes (not in the
 index). Every numpy result is checked against the faiss path (identical ids and distances).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,14 +83,16 @@ def main() -> None:
         counting = faiss.IndexBinaryFlat(64)  # faiss alone in the mode our faiss path uses
         counting.use_heap = False
         counting.add(codes)
-        print(f"{n_codes:,} codes: numpy index holds {by_numpy.nbytes / 1e6:.1f} MB ({by_numpy.nbytes / n_codes:.0f} bytes a code)")
+        print(
+            f"{n_codes:,} codes: numpy index holds {by_numpy.nbytes / 1e6:.1f} MB ({by_numpy.nbytes / n_codes:.0f} bytes a code)"
+        )
         for n_queries in args.queries:
             queries = rng.integers(0, 256, size=(n_queries, 8), dtype=np.uint8)
             repeats = 20 if n_queries == 1 else args.repeats
-            t_numpy, (d1, i1) = best_time(lambda: by_numpy.topk(queries, args.k), repeats)
-            t_fpath, (d2, i2) = best_time(lambda: by_faiss.topk(queries, args.k), repeats)
-            t_alone, _ = best_time(lambda: alone.search(queries, args.k), repeats)
-            t_count, _ = best_time(lambda: counting.search(queries, args.k), repeats)
+            t_numpy, (d1, i1) = best_time(lambda by_numpy=by_numpy, queries=queries: by_numpy.topk(queries, args.k), repeats)
+            t_fpath, (d2, i2) = best_time(lambda by_faiss=by_faiss, queries=queries: by_faiss.topk(queries, args.k), repeats)
+            t_alone, _ = best_time(lambda alone=alone, queries=queries: alone.search(queries, args.k), repeats)
+            t_count, _ = best_time(lambda counting=counting, queries=queries: counting.search(queries, args.k), repeats)
             identical = bool((i1 == i2).all() and (d1 == d2).all())
             rows.append((n_codes, n_queries, t_numpy, t_fpath, t_alone, t_count, identical))
             print(
@@ -99,18 +102,24 @@ def main() -> None:
             )
         del by_numpy, by_faiss, alone, counting, codes
 
-    print("\n| codes | queries | numpy ms | faiss path ms | faiss alone ms (default / counting) | numpy / best faiss alone | faiss path / faiss alone counting | identical |")
+    print(
+        "\n| codes | queries | numpy ms | faiss path ms | faiss alone ms (default / counting) | numpy / best faiss alone "
+        "| faiss path / faiss alone counting | identical |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---|")
     for n_codes, n_queries, t_numpy, t_fpath, t_alone, t_count, identical in rows:
         print(
-            f"| {n_codes:,} | {n_queries} | {t_numpy * 1e3:.1f} | {t_fpath * 1e3:.1f} | {t_alone * 1e3:.1f} / {t_count * 1e3:.1f} | "
+            f"| {n_codes:,} | {n_queries} | {t_numpy * 1e3:.1f} | {t_fpath * 1e3:.1f} | "
+            f"{t_alone * 1e3:.1f} / {t_count * 1e3:.1f} | "
             f"{t_numpy / min(t_alone, t_count):.2f} | {t_fpath / t_count:.2f} | {identical} |"
         )
 
     largest = max(args.sizes)
     out = subprocess.run(
         [sys.executable, __file__, "--rss-child", str(largest), str(max(args.queries)), str(args.k)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     print(
         f"\nPeak RSS searching {largest:,} codes with {max(args.queries)} queries (fresh process, numpy path): "

@@ -13,6 +13,7 @@ macOS (libmalloc) and Windows (the NT heap / segment heap) keep freed large bloc
 so there is nothing to tune there; musl has no such knobs. The tuning is therefore glibc-only and a
 no-op elsewhere.
 """
+
 from __future__ import annotations
 
 import ctypes

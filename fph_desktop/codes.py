@@ -6,6 +6,7 @@ change) and XORed; the popcount is ``np.bitwise_count`` on numpy >= 2, else a 25
 the words' bytes, so the project's ``numpy>=1.26`` floor holds. The evaluator and the search both
 count bits here.
 """
+
 from __future__ import annotations
 
 import numpy as np

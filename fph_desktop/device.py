@@ -1,4 +1,5 @@
 """Which torch device to run on: CUDA if present, then Apple MPS, else the CPU."""
+
 from __future__ import annotations
 
 import torch

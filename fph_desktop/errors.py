@@ -10,6 +10,7 @@ Core code raises the narrowest subclass; :func:`storage_error` turns the ``OSErr
 error) of a write into the disk-full / read-only / permission variant with the same advice
 everywhere.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -121,18 +122,24 @@ def storage_error(exc: BaseException, path: str | os.PathLike, doing: str, kept:
         return DiskFullError(f"the disk is full while {doing}", path, f"free some space and run it again{hint_tail}")
     if isinstance(exc, OSError) and code == errno.EFBIG or "disk i/o error" in text:
         # EFBIG: the file system's (or the process's) file-size limit; SQLite reports any failed write so.
-        return DiskFullError(f"writing to the disk failed while {doing} (is it full, or is the file over the size "
-                             "limit of its file system?)", path, f"free some space and run it again{hint_tail}")
+        return DiskFullError(
+            f"writing to the disk failed while {doing} (is it full, or is the file over the size limit of its file system?)",
+            path,
+            f"free some space and run it again{hint_tail}",
+        )
     if isinstance(exc, OSError) and code in _READ_ONLY or "readonly database" in text or "read-only file system" in text:
         return ReadOnlyStorageError(
-            f"the storage is read-only, so {doing} is not possible", path,
+            f"the storage is read-only, so {doing} is not possible",
+            path,
             f"choose a writable location{hint_tail}",
         )
     if isinstance(exc, OSError) and code in _DENIED:
         return ReadOnlyStorageError(f"permission denied while {doing}", path, f"check the folder's permissions{hint_tail}")
     if isinstance(exc, RuntimeError) and "file write failed" in text:
         # PyTorch's zip writer hides the errno; the disk being full is by far the usual cause.
-        return DiskFullError(f"writing failed while {doing} (is the disk full?)", path, f"free some space and run it again{hint_tail}")
+        return DiskFullError(
+            f"writing failed while {doing} (is the disk full?)", path, f"free some space and run it again{hint_tail}"
+        )
     return None
 
 
@@ -144,7 +151,8 @@ def sqlite_error(exc: sqlite3.Error, path: str | os.PathLike, doing: str, kept: 
     text = str(exc).lower()
     if "not a database" in text or "malformed" in text or "file is encrypted" in text:
         return BadIndexError(
-            "the index file is damaged", path,
+            "the index file is damaged",
+            path,
             "move it aside (or delete it) and index the folder again; your photos are not affected",
         )
     if "database is locked" in text or "unable to open database" in text:
@@ -180,8 +188,7 @@ def report_bug(exc: BaseException, context: str = "") -> str:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         report = directory / f"crash-{stamp}-{os.getpid()}.txt"
         report.write_text(
-            f"fph-desktop {__version__}, Python {sys.version.split()[0]}, {sys.platform}\n"
-            f"{context}\n\n{details}",
+            f"fph-desktop {__version__}, Python {sys.version.split()[0]}, {sys.platform}\n{context}\n\n{details}",
             encoding="utf-8",
         )
         where = f"details are in {report}"

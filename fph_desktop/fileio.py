@@ -1,12 +1,14 @@
 """Writing files so that a crash, a kill or a full disk never leaves half of one behind."""
+
 from __future__ import annotations
 
 import glob
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 
 def _pid_alive(pid: int) -> bool:
@@ -25,7 +27,7 @@ def remove_stale_parts(path: str | Path) -> list[Path]:
     path = Path(path)
     removed = []
     for part in path.parent.glob(f"{glob.escape(path.name)}.*.part"):
-        pid = part.name[len(path.name) + 1:].split(".", 1)[0]
+        pid = part.name[len(path.name) + 1 :].split(".", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
             try:
                 part.unlink()

@@ -4,14 +4,14 @@ JPEGs are reduced inside the decoder (``draft``) to the smallest scale that stil
 input, so a 12 MP photo is never decoded at full size. EXIF orientation is honoured. Pillow's
 decompression-bomb limit stays on. Every failure is an :class:`ImageError` with a reason a person can read.
 """
+
 from __future__ import annotations
 
 import io
-
-import numpy as np
 import warnings
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import BadFileError

@@ -1,4 +1,5 @@
 """Where the app keeps its files: per-user data, cache and config directories (platformdirs)."""
+
 from __future__ import annotations
 
 import os

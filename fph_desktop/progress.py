@@ -4,11 +4,13 @@ The GUI's worker layer turns the callbacks into Qt signals; the CLI prints them.
 calls ``set_status``, ``set_progress``, ``partial`` and ``check``, so it never knows which of the two
 is listening.
 """
+
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class Cancelled(Exception):

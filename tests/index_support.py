@@ -1,5 +1,6 @@
 """Shared helpers for the index and search tests: a tiny random model, photos written with
 Pillow, an encoder that counts what it encodes, and hand-made bad files."""
+
 from __future__ import annotations
 
 import struct
@@ -53,9 +54,7 @@ def write_photo(path: Path, seed: int, size=(96, 72), fmt: str | None = None) ->
 
 
 def make_photos(folder: Path, count: int, start: int = 0, subdirs: int = 3) -> list[Path]:
-    return [
-        write_photo(folder / f"album{i % subdirs}" / f"img_{i:03d}.jpg", seed=i) for i in range(start, start + count)
-    ]
+    return [write_photo(folder / f"album{i % subdirs}" / f"img_{i:03d}.jpg", seed=i) for i in range(start, start + count)]
 
 
 def write_bomb_png(path: Path, side: int = 40000) -> Path:

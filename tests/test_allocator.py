@@ -1,4 +1,5 @@
 """The malloc tuning that keeps CPU forward passes from re-faulting their buffers every batch."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PROBE = "import json, os, fph_desktop.allocator as a; print(json.dumps([a.malloc_tuned(), os.environ.get('MALLOC_MMAP_THRESHOLD_')]))"
+PROBE = (
+    "import json, os, fph_desktop.allocator as a; print(json.dumps([a.malloc_tuned(), os.environ.get('MALLOC_MMAP_THRESHOLD_')]))"
+)
 
 
 def _probe(**env) -> list:

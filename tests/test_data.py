@@ -1,4 +1,5 @@
 """Labelled collections in the layouts people have, and class-balanced batches."""
+
 from __future__ import annotations
 
 import shutil
@@ -48,7 +49,12 @@ def test_cub_archive_layout_uses_its_split_file(tiny_birds, tmp_path):
             lines.append(f"{image_id} {rel}")
             labels.append(f"{image_id} {class_id}")
             split.append(f"{image_id} {1 if image.parent.parent.name == 'train' else 0}")
-    for name, rows in [("images.txt", lines), ("image_class_labels.txt", labels), ("train_test_split.txt", split), ("classes.txt", classes)]:
+    for name, rows in [
+        ("images.txt", lines),
+        ("image_class_labels.txt", labels),
+        ("train_test_split.txt", split),
+        ("classes.txt", classes),
+    ]:
         (root / name).write_text("\n".join(rows) + "\n")
     assert detect_layout(tmp_path) == "cub-200-2011"  # the archive's outer folder works too
     data = load_labelled_folder(tmp_path)

@@ -5,6 +5,7 @@ must be injected) and checks the exit code (README, "Exit codes"), that the fail
 line that names the file and the next step, that no traceback reaches the terminal, and that
 nothing was lost.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,14 +37,21 @@ def cli(*args, fsize_limit: int | None = None, env: dict | None = None, wrap_rss
 
     argv = [str(a) if not isinstance(a, bytes) else os.fsdecode(a) for a in args]
     if wrap_rss:  # the child reports its own peak memory after the command
-        code = ("import resource, sys; from fph_desktop.cli import main; rc = main(sys.argv[1:]); "
-                "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+        code = (
+            "import resource, sys; from fph_desktop.cli import main; rc = main(sys.argv[1:]); "
+            "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)"
+        )
         command = [sys.executable, "-c", code, *argv]
     else:
         command = [sys.executable, "-m", "fph_desktop", *argv]
     done = subprocess.run(
-        command, capture_output=True, text=True, errors="backslashreplace", timeout=300,
-        preexec_fn=limit if fsize_limit else None, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+        command,
+        capture_output=True,
+        text=True,
+        errors="backslashreplace",
+        timeout=300,
+        preexec_fn=limit if fsize_limit else None,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
     )
     return done.returncode, done.stdout, done.stderr
 
@@ -142,10 +150,15 @@ def test_a_folder_given_as_a_query_is_named_as_a_folder(app_dirs, photos, tiny_m
 
 
 def test_out_of_range_arguments_are_refused_before_anything_runs(app_dirs, photos, capsys):
-    for argv in (["search", "q.jpg", "-k", "0"], ["search", "q.jpg", "-k", "-1"],
-                 ["search", "q.jpg", "--hide-duplicates", "-k", "-1"], ["search", "q.jpg", "--radius", "-1"],
-                 ["search", "q.jpg", "--rerank", "-5"], ["train", "--data", str(photos), "--image-size", "0"],
-                 ["index", str(photos), "--batch-size", "0"]):
+    for argv in (
+        ["search", "q.jpg", "-k", "0"],
+        ["search", "q.jpg", "-k", "-1"],
+        ["search", "q.jpg", "--hide-duplicates", "-k", "-1"],
+        ["search", "q.jpg", "--radius", "-1"],
+        ["search", "q.jpg", "--rerank", "-5"],
+        ["train", "--data", str(photos), "--image-size", "0"],
+        ["index", str(photos), "--batch-size", "0"],
+    ):
         with pytest.raises(SystemExit) as stop:
             main(argv)
         assert stop.value.code == EXIT_USER, argv
@@ -196,8 +209,9 @@ def test_a_full_disk_while_indexing_keeps_every_batch_and_says_so(app_dirs, phot
     assert code == EXIT_OK and "45 photos" in out and f"{45 - saved} encoded" in out, (out, err)
 
 
-def test_read_only_index_storage_still_searches_and_refuses_to_index_in_one_line(app_dirs, photos, tiny_model_path,
-                                                                                  monkeypatch, capsys):
+def test_read_only_index_storage_still_searches_and_refuses_to_index_in_one_line(
+    app_dirs, photos, tiny_model_path, monkeypatch, capsys
+):
     indexed(photos, tiny_model_path)
 
     def read_only(self):
@@ -265,8 +279,24 @@ def test_train_out_on_a_full_disk_keeps_the_old_model_and_leaves_no_part_file(ap
     out = tmp_path / "models" / "itq.fph"
     out.parent.mkdir()
     out.write_bytes(b"the old model")
-    args = ("train", "--method", "itq", "--data", photos, "--out", out, "--backbone", "resnet18",
-            "--backbone-weights", "none", "--bits", "8", "--image-size", "32", "--quiet")
+    args = (
+        "train",
+        "--method",
+        "itq",
+        "--data",
+        photos,
+        "--out",
+        out,
+        "--backbone",
+        "resnet18",
+        "--backbone-weights",
+        "none",
+        "--bits",
+        "8",
+        "--image-size",
+        "32",
+        "--quiet",
+    )
     code, _, err = cli(*args, fsize_limit=30_000_000)  # under the model's 45 MB, over the loader's shared memory
     line = one_error_line(err)
     assert code == EXIT_STORAGE and "while saving the model" in line and str(out) in line
@@ -291,8 +321,20 @@ def test_training_that_cannot_start_says_why_in_one_line(tmp_path, tiny_birds):
 
     one_class = tmp_path / "one"
     shutil.copytree(sorted((tiny_birds / "train").iterdir())[0], one_class / "only-class")
-    code, _, err = cli("train", "--data", one_class, "--backbone", "resnet18", "--backbone-weights", "none",
-                       "--image-size", "32", "--bits", "8", "--quiet")
+    code, _, err = cli(
+        "train",
+        "--data",
+        one_class,
+        "--backbone",
+        "resnet18",
+        "--backbone-weights",
+        "none",
+        "--image-size",
+        "32",
+        "--bits",
+        "8",
+        "--quiet",
+    )
     assert code == EXIT_USER and "only one class" in one_error_line(err)
 
 
@@ -301,8 +343,15 @@ def test_the_faiss_backend_without_faiss_says_how_to_install_it(app_dirs, photos
     blocker = tmp_path / "no-faiss"
     blocker.mkdir()
     (blocker / "faiss.py").write_text("raise ImportError('No module named faiss')\n")
-    code, _, err = cli("search", photos / "album0" / "img_000.jpg", "--index", photos, "--backend", "faiss",
-                       env={"PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])})
+    code, _, err = cli(
+        "search",
+        photos / "album0" / "img_000.jpg",
+        "--index",
+        photos,
+        "--backend",
+        "faiss",
+        env={"PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])},
+    )
     line = one_error_line(err)
     assert code == EXIT_USER and "pip install faiss-cpu" in line and "--backend numpy" in line
 

@@ -1,4 +1,5 @@
 """The headless `index` and `search` commands, driven through argparse as the main CLI will."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """A real indexing process killed with SIGKILL mid-run leaves a readable index holding every batch
 committed before the kill, and the next run continues from there without re-encoding them."""
+
 from __future__ import annotations
 
 import os
@@ -41,7 +42,10 @@ def test_killed_indexing_resumes_without_loss(app_dirs, tmp_path, tiny_model_pat
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(photos), str(tiny_model_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     seen = []
     try:

@@ -1,4 +1,5 @@
 """Walking photo folders: what is found, what is skipped, and what the walk survives."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The SQLite index file: schema version, WAL, refusal of newer files, one file per model."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -8,7 +9,12 @@ import pytest
 from index_support import app_dirs  # noqa: F401
 
 from fph_desktop.index.store import (
-    SCHEMA_VERSION, FileRecord, IndexStore, IndexStoreError, db_path_for, folder_key,
+    SCHEMA_VERSION,
+    FileRecord,
+    IndexStore,
+    IndexStoreError,
+    db_path_for,
+    folder_key,
 )
 
 
@@ -40,11 +46,13 @@ def test_damaged_file_is_refused_with_advice(app_dirs, tmp_path):
 
 def test_codes_load_in_file_order_as_one_contiguous_array(app_dirs, tmp_path):
     with IndexStore(tmp_path / "i.sqlite", create=True) as store:
-        store.write_records([
-            FileRecord("b.jpg", 1, 1, b"h2", code=bytes([2, 2])),
-            FileRecord("a.jpg", 1, 1, b"h1", code=bytes([1, 1])),
-            FileRecord("c.jpg", 0, 1, None, error="empty file (0 bytes)"),
-        ])
+        store.write_records(
+            [
+                FileRecord("b.jpg", 1, 1, b"h2", code=bytes([2, 2])),
+                FileRecord("a.jpg", 1, 1, b"h1", code=bytes([1, 1])),
+                FileRecord("c.jpg", 0, 1, None, error="empty file (0 bytes)"),
+            ]
+        )
         relpaths, packed = store.load_codes(2)
         assert relpaths == ["a.jpg", "b.jpg"]
         assert packed.dtype == np.uint8 and packed.flags.c_contiguous and packed.tolist() == [[1, 1], [2, 2]]

@@ -1,4 +1,5 @@
 """Incremental indexing against real files and a real SQLite database."""
+
 from __future__ import annotations
 
 import os
@@ -8,8 +9,16 @@ import sqlite3
 import numpy as np
 import pytest
 from index_support import (  # noqa: F401 (fixtures)
-    CountingEncoder, app_dirs, make_photos, one_torch_thread, other_model_path, tiny_encoder, tiny_model_path,
-    write_bomb_png, write_photo, write_truncated_jpeg,
+    CountingEncoder,
+    app_dirs,
+    make_photos,
+    one_torch_thread,
+    other_model_path,
+    tiny_encoder,
+    tiny_model_path,
+    write_bomb_png,
+    write_photo,
+    write_truncated_jpeg,
 )
 
 from fph_desktop.index import IndexStore, Library, db_path_for, update_index

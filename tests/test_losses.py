@@ -1,4 +1,5 @@
 """The hashing losses reward codes that rank same-class photos first."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,13 +1,12 @@
 """Tests for fph_desktop.evaluation.metrics against hand-computed values and brute force."""
 
-from fractions import Fraction as F
 import itertools
+from fractions import Fraction as F
 
 import numpy as np
-
-from fph_desktop import codes
 import pytest
 
+from fph_desktop import codes
 from fph_desktop.evaluation import metrics
 from fph_desktop.evaluation.metrics import (
     evaluate_codes,
@@ -53,8 +52,7 @@ def ap_reference(relevance_in_rank_order, k=None, normalization="retrieved"):
 def brute_force_tie_aware_ap(distance_row, relevance):
     """Average AP@all over every ordering of each tie group (exhaustive)."""
     groups = [
-        [index for index in range(len(distance_row)) if distance_row[index] == value]
-        for value in sorted(set(distance_row))
+        [index for index in range(len(distance_row)) if distance_row[index] == value] for value in sorted(set(distance_row))
     ]
     total, count = F(0), 0
     for group_orders in itertools.product(*(itertools.permutations(group) for group in groups)):
@@ -128,7 +126,7 @@ def test_map_matches_reference_on_random_data_across_chunks(monkeypatch):
     monkeypatch.setattr(metrics, "_CHUNK_ELEMENTS", 40)  # a couple of queries per chunk
     for k, normalization in [(None, "retrieved"), (5, "retrieved"), (5, "min_rk"), (17, "min_rk")]:
         expected = []
-        for row, label in zip(distances, query_labels):
+        for row, label in zip(distances, query_labels, strict=True):
             order = sorted(range(len(row)), key=lambda index: (row[index], index))
             expected.append(ap_reference([bool(db_labels[i] == label) for i in order], k, normalization))
         value = mean_average_precision(distances, query_labels, db_labels, k=k, normalization=normalization)
@@ -167,7 +165,7 @@ def test_tie_aware_matches_brute_force_permutation_average(monkeypatch):
     db_labels = rng.integers(0, 3, size=num_db)
     monkeypatch.setattr(metrics, "_CHUNK_ELEMENTS", 20)
     expected = [
-        brute_force_tie_aware_ap(list(row), db_labels == label) for row, label in zip(distances, query_labels)
+        brute_force_tie_aware_ap(list(row), db_labels == label) for row, label in zip(distances, query_labels, strict=True)
     ]
     value = tie_aware_mean_average_precision(distances, query_labels, db_labels)
     assert value == pytest.approx(float(sum(expected) / len(expected)), abs=1e-12)
@@ -219,7 +217,7 @@ def naive_hamming(query_packed, db_packed):
     distances = np.zeros((len(query_bits), len(db_bits)), dtype=int)
     for i, query_code in enumerate(query_bits):
         for j, db_code in enumerate(db_bits):
-            distances[i, j] = sum(int(a != b) for a, b in zip(query_code, db_code))
+            distances[i, j] = sum(int(a != b) for a, b in zip(query_code, db_code, strict=True))
     return distances
 
 
@@ -243,9 +241,7 @@ def test_hamming_lookup_table_fallback(monkeypatch, code_bits):
     query_packed, db_packed = random_packed(rng, 6, code_bits), random_packed(rng, 7, code_bits)
     monkeypatch.setattr(codes, "_bitwise_count", None)  # as on numpy < 2.0
     monkeypatch.setattr(metrics, "_CHUNK_ELEMENTS", 50)
-    np.testing.assert_array_equal(
-        hamming_distance_matrix(query_packed, db_packed), naive_hamming(query_packed, db_packed)
-    )
+    np.testing.assert_array_equal(hamming_distance_matrix(query_packed, db_packed), naive_hamming(query_packed, db_packed))
 
 
 def test_popcount_lookup_table():
@@ -288,9 +284,7 @@ def test_evaluate_codes_agrees_with_separate_functions(monkeypatch):
     results = evaluate_codes(query_packed, query_labels, db_packed, db_labels, ks=(5, 10))
     distances = naive_hamming(query_packed, db_packed)
     assert results["map_all"] == pytest.approx(mean_average_precision(distances, query_labels, db_labels))
-    assert results["map_tie_aware"] == pytest.approx(
-        tie_aware_mean_average_precision(distances, query_labels, db_labels)
-    )
+    assert results["map_tie_aware"] == pytest.approx(tie_aware_mean_average_precision(distances, query_labels, db_labels))
     for k in (5, 10):
         assert results[f"map@{k}"] == pytest.approx(mean_average_precision(distances, query_labels, db_labels, k=k))
         assert results[f"map@{k}_min_rk"] == pytest.approx(

@@ -1,4 +1,5 @@
 """The FPH model as the reading describes it: shapes, variants, the exact pooled smoothing, codes."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -123,8 +124,14 @@ def test_pooled_first_model_codes_photos_from_pooled_statistics_alone(fusion):
     from fph_desktop.model.fph import pooled_statistics
 
     torch.manual_seed(0)
-    config = FPHConfig(backbone="resnet18", code_bits=16, fusion=fusion, horizontal_width=8, use_horizontal=True,
-                       vertical_levels=("C3", "C4", "C5"))
+    config = FPHConfig(
+        backbone="resnet18",
+        code_bits=16,
+        fusion=fusion,
+        horizontal_width=8,
+        use_horizontal=True,
+        vertical_levels=("C3", "C4", "C5"),
+    )
     model = build_model(config, backbone_weights=None).train()
     images = torch.randn(6, 3, 64, 64)
     model(images)  # batch-norm statistics away from their initial values
@@ -145,7 +152,8 @@ def test_pooled_first_model_codes_photos_from_pooled_statistics_alone(fusion):
                 model.horizontal.fusion(
                     [
                         torch.nn.functional.interpolate(model.horizontal.reduce[lvl](stages[lvl]), size=(8, 8), mode="bilinear")
-                        if stages[lvl].shape[-1] < 8 else torch.nn.functional.adaptive_avg_pool2d(model.horizontal.reduce[lvl](stages[lvl]), 8)
+                        if stages[lvl].shape[-1] < 8
+                        else torch.nn.functional.adaptive_avg_pool2d(model.horizontal.reduce[lvl](stages[lvl]), 8)
                         for lvl in config.horizontal_levels
                     ]
                 )
@@ -155,7 +163,9 @@ def test_pooled_first_model_codes_photos_from_pooled_statistics_alone(fusion):
 
 
 def test_weights_configs_saved_before_pool_first_load_with_the_old_reading():
-    saved = FPHConfig(pool_first=False, vertical_smoothing=True, use_horizontal=True, vertical_levels=("C3", "C4", "C5")).to_dict()
+    saved = FPHConfig(
+        pool_first=False, vertical_smoothing=True, use_horizontal=True, vertical_levels=("C3", "C4", "C5")
+    ).to_dict()
     del saved["pool_first"]  # a file written before the field existed
     legacy = FPHConfig.from_dict(saved)
     assert legacy.pool_first is False and legacy.vertical_smoothing is True

@@ -1,17 +1,23 @@
 """The install ships every subpackage and the GUI's resources."""
+
 from __future__ import annotations
 
+import configparser
+import importlib.util
+import re
+import shlex
 import tomllib
+import xml.etree.ElementTree as ET
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_subpackage_is_listed_for_the_wheel():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    found = {
-        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "fph_desktop").rglob("__init__.py")
-    }
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "fph_desktop").rglob("__init__.py")}
     assert found <= set(config["packages"]), f"add to pyproject packages: {sorted(found - set(config['packages']))}"
     mapped = config["package-dir"]["fph_desktop.gui.resources_data"]
     assert (ROOT / mapped / "style.qss").is_file() and list((ROOT / mapped / "icons").glob("*.svg"))
@@ -34,14 +40,6 @@ def test_installed_entry_point_answers_version_and_help():
 
 
 # --- What a packager sees: packaging/ (menu entry, AppStream metainfo, icons, PyInstaller spec) ---
-
-import configparser
-import importlib.util
-import re
-import shlex
-import xml.etree.ElementTree as ET
-
-import pytest
 
 APP_ID = "io.github.fph_desktop.FphDesktop"
 PACKAGING = ROOT / "packaging"

@@ -1,12 +1,18 @@
 """Exact Hamming search: numpy and faiss agree, ties keep file order, radius is inclusive,
 re-ranking breaks ties by evidence."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from fph_desktop.index.search import (
-    SearchIndex, as_words, asymmetric_distances, faiss_available, hamming_distances, select_smallest,
+    SearchIndex,
+    as_words,
+    asymmetric_distances,
+    faiss_available,
+    hamming_distances,
+    select_smallest,
 )
 
 
@@ -21,7 +27,9 @@ def random_codes(n, bits, seed):
     return np.random.default_rng(seed).integers(0, 256, size=(n, bits // 8), dtype=np.uint8)
 
 
-@pytest.mark.parametrize("bits,n,k", [(8, 3000, 50), (16, 20000, 37), (48, 50000, 10), (64, 70000, 20), (128, 9000, 5), (256, 3000, 3)])
+@pytest.mark.parametrize(
+    "bits,n,k", [(8, 3000, 50), (16, 20000, 37), (48, 50000, 10), (64, 70000, 20), (128, 9000, 5), (256, 3000, 3)]
+)
 def test_numpy_topk_matches_brute_force(bits, n, k):
     codes = random_codes(n, bits, bits)
     queries = np.concatenate([codes[[5, n - 1]], random_codes(70, bits, 1000 + bits)])
@@ -45,7 +53,9 @@ def test_numpy_and_faiss_return_identical_ids_and_distances(bits, n, k):
     np.testing.assert_array_equal(i1, i2)
     np.testing.assert_array_equal(d1, d2)
     for radius in (0, bits // 4):
-        for (a_ids, a_d), (b_ids, b_d) in zip(by_numpy.within_radius(queries, radius), by_faiss.within_radius(queries, radius)):
+        for (a_ids, a_d), (b_ids, b_d) in zip(
+            by_numpy.within_radius(queries, radius), by_faiss.within_radius(queries, radius), strict=True
+        ):
             np.testing.assert_array_equal(a_ids, b_ids)
             np.testing.assert_array_equal(a_d, b_d)
 
@@ -73,7 +83,7 @@ def test_select_smallest_uses_distance_then_position():
 
 def test_radius_is_inclusive_and_sorted():
     codes = np.array([[0b0000_0111], [0b0000_0001], [0], [0b1111_1111], [0b0000_0011]], np.uint8)
-    (ids, dists), = SearchIndex(codes, 8, backend="numpy").within_radius(np.zeros((1, 1), np.uint8), 2)
+    ((ids, dists),) = SearchIndex(codes, 8, backend="numpy").within_radius(np.zeros((1, 1), np.uint8), 2)
     assert ids.tolist() == [2, 1, 4] and dists.tolist() == [0, 1, 2]
 
 

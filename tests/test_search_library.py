@@ -1,4 +1,5 @@
 """Searching an indexed folder with photos from anywhere: the Library the GUI holds."""
+
 from __future__ import annotations
 
 import shutil
@@ -31,7 +32,7 @@ def test_query_in_the_index_comes_first_at_distance_zero(library):
     copy = next(r for r in result.results if r.relpath == "album0/aaa_copy.jpg")
     assert copy.distance == 0 and not copy.is_query and copy.rank == 1
     assert [r.rank for r in result.results] == list(range(5))
-    assert all(a.distance <= b.distance for a, b in zip(result.results[1:], result.results[2:]))
+    assert all(a.distance <= b.distance for a, b in zip(result.results[1:], result.results[2:], strict=False))
 
 
 def test_query_from_outside_and_in_memory_image(library, tmp_path):
@@ -102,7 +103,9 @@ def test_update_reports_progress_and_batches(app_dirs, tmp_path, tiny_model_path
     make_photos(folder, 7)
     seen, batches = [], []
     library = Library.open(folder, tiny_model_path, device="cpu")
-    report = library.update(Progress(on_progress=lambda d, t: seen.append((d, t)), on_partial=batches.append, min_interval=0), batch_size=3)
+    report = library.update(
+        Progress(on_progress=lambda d, t: seen.append((d, t)), on_partial=batches.append, min_interval=0), batch_size=3
+    )
     assert report.encoded == 7 and seen[-1] == (7, 7) and [b.done for b in batches] == [3, 6, 7]
     assert len(library) == 7
 

@@ -4,6 +4,7 @@ Every subcommand drives the same Qt-free core as the GUI. ``main`` is the one pl
 what a user sees: a :class:`~fph_desktop.errors.UserError` is one line and its exit code; anything
 else is a bug, reported in one line with the path of a crash report (never a traceback).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,7 +13,15 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import (
-    EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, StorageError, UserError, display_path, message_for, storage_error,
+    EXIT_BUG,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USER,
+    StorageError,
+    UserError,
+    display_path,
+    message_for,
+    storage_error,
 )
 
 SUBCOMMANDS = ("train", "eval", "encode", "index", "search")

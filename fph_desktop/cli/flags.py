@@ -5,6 +5,7 @@ Each field's metadata may hold ``help``, ``choices``, ``minimum``/``maximum`` (c
 so ``--image-size 0`` is refused before anything runs), ``metavar``, ``flag`` (the flag's name when
 it differs from the field's), ``required``, and ``cli=False`` to keep a field off the command line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,13 @@ def add_config_flags(parser: argparse._ActionsContainer, cls: type, overrides: d
     run time, such as the backbone registry)."""
     overrides = overrides or {}
     added = []
-    default_object = cls() if all(f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-                                  for f in dataclasses.fields(cls)) else None
+    default_object = (
+        cls()
+        if all(
+            f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING for f in dataclasses.fields(cls)
+        )
+        else None
+    )
     for f in dataclasses.fields(cls):
         meta = dict(f.metadata)
         if not meta or meta.get("cli", True) is False or "help" not in meta:

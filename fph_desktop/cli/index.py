@@ -4,6 +4,7 @@
 first-run default (the shipped EfficientNet-Lite0 with unsupervised codes fitted on the folder),
 and says so. Failures are :class:`~fph_desktop.errors.UserError` s that ``main`` prints as one line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,18 +30,27 @@ def add_index_parser(subparsers) -> None:
         "Re-running encodes only new or changed photos; moved photos keep their codes.",
     )
     index.add_argument("folder", type=Path, help="the photo folder to index (searched recursively)")
-    index.add_argument("--model", type=Path, help="weights file (.fph); default: the model last used for FOLDER, else the "
-                       "shipped backbone with unsupervised codes fitted on FOLDER (as the app's first run)")
+    index.add_argument(
+        "--model",
+        type=Path,
+        help="weights file (.fph); default: the model last used for FOLDER, else the "
+        "shipped backbone with unsupervised codes fitted on FOLDER (as the app's first run)",
+    )
     index.add_argument("--report", action="store_true", help="list the files that were skipped, with the reason")
     index.add_argument("--no-update", action="store_true", help="do not scan; only show the index's state (with --report)")
     index.add_argument("--batch-size", type=positive_int, default=32, help="photos per network batch and per commit (default 32)")
-    index.add_argument("--workers", type=positive_int, default=None, help="decoding threads (default: one per CPU core, at most 8)")
+    index.add_argument(
+        "--workers", type=positive_int, default=None, help="decoding threads (default: one per CPU core, at most 8)"
+    )
     index.add_argument("--include-hidden", action="store_true", help="also index hidden folders and files")
     index.add_argument("--allow-empty", action="store_true", help="accept that an empty FOLDER really has no photos left")
     index.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     index.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    index.add_argument("--retry-skipped", action="store_true",
-                       help="try again every file skipped before, even if it did not change (e.g. after fixing permissions)")
+    index.add_argument(
+        "--retry-skipped",
+        action="store_true",
+        help="try again every file skipped before, even if it did not change (e.g. after fixing permissions)",
+    )
     index.set_defaults(func=run_index)
 
 
@@ -51,14 +61,28 @@ def add_search_parser(subparsers) -> None:
         description="Find the indexed photos nearest to each IMAGE (by Hamming distance between codes).",
     )
     search.add_argument("images", nargs="+", type=Path, help="query photos (anywhere on disk)")
-    search.add_argument("--index", dest="index", help="indexed folder, or an index file (.sqlite); default: the most recently updated index")
+    search.add_argument(
+        "--index", dest="index", help="indexed folder, or an index file (.sqlite); default: the most recently updated index"
+    )
     search.add_argument("--model", type=Path, help="weights file (.fph); default: the model the index was made with")
     search.add_argument("-k", type=positive_int, default=20, help="results per query (default 20)")
-    search.add_argument("--radius", type=non_negative_int, default=None, help="instead of the k nearest: every photo within this Hamming distance")
-    search.add_argument("--rerank", type=non_negative_int, default=0, metavar="N", help="re-rank the N best Hamming candidates by asymmetric distance")
+    search.add_argument(
+        "--radius", type=non_negative_int, default=None, help="instead of the k nearest: every photo within this Hamming distance"
+    )
+    search.add_argument(
+        "--rerank",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="re-rank the N best Hamming candidates by asymmetric distance",
+    )
     search.add_argument("--backend", choices=("auto", "numpy", "faiss"), default="auto", help="search backend")
-    search.add_argument("--hide-duplicates", action="store_true", help="leave out each query itself and byte-identical copies of it")
-    search.add_argument("--combined", action="store_true", help="also one ranking for all queries together (sum of their distances)")
+    search.add_argument(
+        "--hide-duplicates", action="store_true", help="leave out each query itself and byte-identical copies of it"
+    )
+    search.add_argument(
+        "--combined", action="store_true", help="also one ranking for all queries together (sum of their distances)"
+    )
     search.add_argument("--json", action="store_true", help="machine-readable output")
     search.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     search.set_defaults(func=run_search)
@@ -95,8 +119,9 @@ def _open_for_indexing(args: argparse.Namespace, printer: ProgressPrinter) -> Li
     if model is None and remembered_model(folder) is None:
         gone = [i.model_path for i in indexes_for_folder(folder) if i.model_path]
         if gone:
-            raise NoModelError(f"the model last used for this folder is gone ({display_path(gone[0])})", folder,
-                               "pass a model with --model FILE")
+            raise NoModelError(
+                f"the model last used for this folder is gone ({display_path(gone[0])})", folder, "pass a model with --model FILE"
+            )
         from ..index.default_model import ensure_unsupervised_model
 
         model = ensure_unsupervised_model(printer.progress(), folder, device=args.device)
@@ -126,7 +151,9 @@ def run_index(args: argparse.Namespace) -> int:
     else:
         info = library.info()
         state = "offline" if info.offline else "online"
-        print(f"{display_path(info.folder)} ({state}): {info.photos} photos, {info.skipped} skipped, model {info.model_description}")
+        print(
+            f"{display_path(info.folder)} ({state}): {info.photos} photos, {info.skipped} skipped, model {info.model_description}"
+        )
     print(f"Index: {display_path(library.db_path)}")
     if args.report:
         _print_skipped(library)
@@ -173,7 +200,9 @@ def run_search(args: argparse.Namespace) -> int:
     if args.hide_duplicates or args.combined:
         if args.radius is not None or args.rerank:
             raise BadArgumentError("--hide-duplicates and --combined work with -k, not with --radius or --rerank")
-        return _print_outcome(search_many(library, [str(p) for p in args.images], args.k, args.hide_duplicates, args.combined), args.json)
+        return _print_outcome(
+            search_many(library, [str(p) for p in args.images], args.k, args.hide_duplicates, args.combined), args.json
+        )
     if args.radius is not None:
         results = library.within_radius(args.images, args.radius)
     else:
@@ -228,12 +257,16 @@ def run_search(args: argparse.Namespace) -> int:
 
 def _print_outcome(outcome: SearchOutcome, as_json: bool) -> int:
     def hits(rows):
-        return [{"rank": i + 1, "distance": h.distance, "per_query": list(h.per_query) or None, "relpath": h.relpath,
-                 "path": h.path} for i, h in enumerate(rows)]
+        return [
+            {"rank": i + 1, "distance": h.distance, "per_query": list(h.per_query) or None, "relpath": h.relpath, "path": h.path}
+            for i, h in enumerate(rows)
+        ]
 
     if as_json:
         payload = {
-            "queries": [{"query": q.query, "error": q.error, "hidden": q.hidden, "results": hits(q.hits)} for q in outcome.queries],
+            "queries": [
+                {"query": q.query, "error": q.error, "hidden": q.hidden, "results": hits(q.hits)} for q in outcome.queries
+            ],
             "combined": hits(outcome.combined) if outcome.combined is not None else None,
         }
         json.dump(payload, sys.stdout, indent=2)

@@ -3,6 +3,7 @@
 On a terminal the counter rewrites one line; piped to a file or a CI log it prints a line at every
 tenth of the way, so logs stay short. Everything goes to stderr; stdout is for results.
 """
+
 from __future__ import annotations
 
 import sys
@@ -55,7 +56,8 @@ class ProgressPrinter:
         print(
             f"epoch {record['epoch']}/{record['epochs']}  loss {record['loss']:.4f}  val mAP {record['val_map']:.4f}  "
             f"({record['seconds']:.1f} s)",
-            file=self.stream, flush=True,
+            file=self.stream,
+            flush=True,
         )
 
     def message(self, text: str) -> None:

@@ -4,6 +4,7 @@ The model and training flags are generated from :class:`~fph_desktop.model.confi
 :class:`~fph_desktop.train.config.TrainConfig` (see :mod:`.flags`); only what is not part of a run's
 settings (where to write, resume or not, quiet) is declared here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,9 +26,12 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     from ..model.config import FPHConfig
     from ..train.config import TrainConfig
 
-    parser = subparsers.add_parser("train", help="train FPH (or fit ITQ) on a labelled photo folder",
-                                   description="Train FPH on a labelled photo folder, or fit unsupervised ITQ codes "
-                                               "(--method itq). Rerunning an interrupted command resumes it.")
+    parser = subparsers.add_parser(
+        "train",
+        help="train FPH (or fit ITQ) on a labelled photo folder",
+        description="Train FPH on a labelled photo folder, or fit unsupervised ITQ codes "
+        "(--method itq). Rerunning an interrupted command resumes it.",
+    )
     parser.add_argument("--out", help="weights file to write (default: in the app's model folder)")
     add_config_flags(parser.add_argument_group("model"), FPHConfig, {"backbone": {"choices": list(BACKBONES)}})
     add_config_flags(parser.add_argument_group("training"), TrainConfig)
@@ -77,8 +81,13 @@ def _fit_itq(config, out: Path, printer: ProgressPrinter) -> int:
     progress = printer.progress()
     dataset = load_labelled_folder(config.data, config.test_fraction, config.seed, progress=progress)
     model = fit_itq_model(
-        [i.path for i in dataset.split("train")], config.model.backbone, config.model.code_bits, config.backbone_weights,
-        select_device(config.device), config.seed, progress=progress,
+        [i.path for i in dataset.split("train")],
+        config.model.backbone,
+        config.model.code_bits,
+        config.backbone_weights,
+        select_device(config.device),
+        config.seed,
+        progress=progress,
     )
     info = save_weights(out, model, dataset.classes, {"data": str(dataset.root), "method": "itq", "layout": dataset.layout})
     print(f"wrote {out} ({info.describe()}, fingerprint {info.fingerprint})")
@@ -110,7 +119,12 @@ def cmd_eval(args) -> int:
     model, info = load_weights(args.model)
     dataset = load_labelled_folder(args.data, args.test_fraction, args.seed, progress=progress)
     results = evaluate_model(
-        model, info.preprocessing, dataset, select_device(args.device), tuple(args.k or (10, 100)), workers=args.workers,
+        model,
+        info.preprocessing,
+        dataset,
+        select_device(args.device),
+        tuple(args.k or (10, 100)),
+        workers=args.workers,
         progress=progress,
     )
     results = {"model": str(args.model), "fingerprint": info.fingerprint, "data": str(dataset.root), **results}
@@ -124,8 +138,10 @@ def cmd_eval(args) -> int:
             try:
                 Path(args.json).write_text(text)
             except OSError as exc:
-                raise (storage_error(exc, args.json, "writing the results") or BadFileError(
-                    f"cannot be written ({exc.strerror or exc})", args.json)) from None
+                raise (
+                    storage_error(exc, args.json, "writing the results")
+                    or BadFileError(f"cannot be written ({exc.strerror or exc})", args.json)
+                ) from None
     return 0
 
 

@@ -7,6 +7,7 @@
 
 Unreadable images are skipped and listed with their reason, never fatal.
 """
+
 from __future__ import annotations
 
 import random

@@ -1,15 +1,14 @@
 """Photos as tensors for torch ``DataLoader``s: test-time centre crop, or the training augmentation
 of the reading (resize the shorter side, random crop, horizontal flip)."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
-
-from torch.utils.data import default_collate
+from torch.utils.data import Dataset, default_collate
 
 from ..imaging import ImageError, open_image
 from ..model.preprocessing import Preprocessing, pil_to_uint8_tensor
@@ -49,7 +48,9 @@ class PhotoDataset(Dataset):
         pre = self.preprocessing
         width, height = image.size
         scale = pre.resize / min(width, height)
-        image = image.resize((max(pre.crop, round(width * scale)), max(pre.crop, round(height * scale))), Image.Resampling.BILINEAR)
+        image = image.resize(
+            (max(pre.crop, round(width * scale)), max(pre.crop, round(height * scale))), Image.Resampling.BILINEAR
+        )
         left = int(torch.randint(0, image.width - pre.crop + 1, ()).item())
         top = int(torch.randint(0, image.height - pre.crop + 1, ()).item())
         image = image.crop((left, top, left + pre.crop, top + pre.crop))
@@ -58,7 +59,9 @@ class PhotoDataset(Dataset):
         return image
 
 
-def random_resized_view(image: Image.Image, preprocessing: Preprocessing, rng, scale=(0.35, 1.0), ratio=(3 / 4, 4 / 3)) -> Image.Image:
+def random_resized_view(
+    image: Image.Image, preprocessing: Preprocessing, rng, scale=(0.35, 1.0), ratio=(3 / 4, 4 / 3)
+) -> Image.Image:
     """A random crop of ``scale`` of the photo's area and ``ratio`` aspect, resized to the crop
     size, mirrored half the time: the training views the fast mode caches. ``rng`` is a
     ``random.Random``, so a view is reproducible from its seed (an interrupted cache build resumes
@@ -87,7 +90,9 @@ class PhotoViewDataset(Dataset):
     """``(photo index, view)`` rows: view 0 is the test-time centre crop, view k > 0 a
     :func:`random_resized_view` seeded by ``(seed, photo index, k)``."""
 
-    def __init__(self, paths: Sequence[str | Path], rows: Sequence[tuple[int, int]], preprocessing: Preprocessing, seed: int = 0) -> None:
+    def __init__(
+        self, paths: Sequence[str | Path], rows: Sequence[tuple[int, int]], preprocessing: Preprocessing, seed: int = 0
+    ) -> None:
         self.paths = [Path(p) for p in paths]
         self.rows = list(rows)
         self.preprocessing = preprocessing

@@ -3,10 +3,11 @@
 Distributed training gives each rank a disjoint share of the same seeded sequence of batches, so
 ranks never see the same batch and all of them run the same number of steps.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from torch.utils.data import Sampler

@@ -1,18 +1,19 @@
 """Evaluating a hashing model by the fixed protocol: query = test split, database = train split,
 relevant = same class, ranking by Hamming distance with ties in database order (see metrics)."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..errors import BadFolderError
 from ..data.layouts import LabelledDataset
 from ..data.photos import PhotoDataset
+from ..errors import BadFolderError
 from ..model.encoder import pack_codes
 from ..model.preprocessing import Preprocessing
 from ..progress import Progress, silent
@@ -67,7 +68,11 @@ def evaluate_model(
     progress = progress or silent()
     queries, database = dataset.split("test"), dataset.split("train")
     if not queries or not database:
-        raise BadFolderError("evaluation needs both test and train photos", dataset.root, "give a folder with a test split, or class folders (30 % become test photos)")
+        raise BadFolderError(
+            "evaluation needs both test and train photos",
+            dataset.root,
+            "give a folder with a test split, or class folders (30 % become test photos)",
+        )
     progress.set_status(f"Encoding {len(database)} database images")
     db_u = encode_paths(model, preprocessing, [i.path for i in database], device, batch_size, workers, progress)
     progress.set_status(f"Encoding {len(queries)} query images")

@@ -67,8 +67,7 @@ def _check_labels(query_labels, db_labels, num_queries: int, num_db: int):
         raise ValueError("labels must be 1-D arrays of class ids (single-label)")
     if query_labels.shape[0] != num_queries or db_labels.shape[0] != num_db:
         raise ValueError(
-            f"labels ({query_labels.shape[0]}, {db_labels.shape[0]}) do not match "
-            f"the distance matrix ({num_queries}, {num_db})"
+            f"labels ({query_labels.shape[0]}, {db_labels.shape[0]}) do not match the distance matrix ({num_queries}, {num_db})"
         )
     return query_labels, db_labels
 
@@ -121,9 +120,7 @@ def hamming_distance_matrix(query_packed, db_packed) -> np.ndarray:
     query_packed = _check_packed(query_packed, "query_packed")
     db_packed = _check_packed(db_packed, "db_packed")
     if query_packed.shape[1] != db_packed.shape[1]:
-        raise ValueError(
-            f"code lengths differ: {query_packed.shape[1]} vs {db_packed.shape[1]} bytes"
-        )
+        raise ValueError(f"code lengths differ: {query_packed.shape[1]} vs {db_packed.shape[1]} bytes")
     query_words, db_words = as_words(query_packed), as_words(db_packed)
     num_queries, num_db = query_packed.shape[0], db_packed.shape[0]
     distances = np.empty((num_queries, num_db), dtype=np.int32)
@@ -165,9 +162,7 @@ def _average_precision(relevant_ranked: np.ndarray, k: int | None, normalization
     else:
         total_relevant = np.count_nonzero(relevant_ranked, axis=1)
         denominator = np.minimum(total_relevant, cutoff)
-    return np.divide(
-        precision_sum, denominator, out=np.zeros_like(precision_sum), where=denominator > 0
-    )
+    return np.divide(precision_sum, denominator, out=np.zeros_like(precision_sum), where=denominator > 0)
 
 
 def _tie_aware_average_precision(sorted_distances: np.ndarray, relevant_ranked: np.ndarray) -> np.ndarray:
@@ -191,9 +186,7 @@ def _tie_aware_average_precision(sorted_distances: np.ndarray, relevant_ranked: 
     _, group_last = np.nonzero(ends_group)
 
     hits_through = np.cumsum(relevant_ranked, axis=1, dtype=np.int64)
-    relevant_before = (
-        hits_through[group_row, group_first] - relevant_ranked[group_row, group_first]
-    )
+    relevant_before = hits_through[group_row, group_first] - relevant_ranked[group_row, group_first]
     relevant_in_group = hits_through[group_row, group_last] - relevant_before
     group_size = group_last - group_first + 1
     others_relevant_share = np.divide(
@@ -211,18 +204,14 @@ def _tie_aware_average_precision(sorted_distances: np.ndarray, relevant_ranked: 
 
     precision_sum = np.bincount(group_row, weights=group_terms, minlength=num_rows)
     total_relevant = hits_through[:, -1]
-    return np.divide(
-        precision_sum, total_relevant, out=np.zeros_like(precision_sum), where=total_relevant > 0
-    )
+    return np.divide(precision_sum, total_relevant, out=np.zeros_like(precision_sum), where=total_relevant > 0)
 
 
 def _precision_at_k(relevant_ranked: np.ndarray, k: int) -> np.ndarray:
     return np.count_nonzero(relevant_ranked[:, :k], axis=1) / k
 
 
-def _radius_precision_recall_sums(
-    distances: np.ndarray, relevant: np.ndarray, code_bits: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _radius_precision_recall_sums(distances: np.ndarray, relevant: np.ndarray, code_bits: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-radius sums over these queries of precision and recall of {distance <= r}.
 
     Histogram trick: item -> bin ceil(d) (clipped to 0..code_bits+1), then a
@@ -243,9 +232,7 @@ def _radius_precision_recall_sums(
     retrieved_relevant = np.cumsum(retrieved_relevant, axis=1)[:, : code_bits + 1]
     total_relevant = np.count_nonzero(relevant, axis=1)[:, None]
 
-    precision = np.divide(
-        retrieved_relevant, retrieved, out=np.zeros(retrieved.shape), where=retrieved > 0
-    )
+    precision = np.divide(retrieved_relevant, retrieved, out=np.zeros(retrieved.shape), where=retrieved > 0)
     recall = np.divide(
         retrieved_relevant,
         np.broadcast_to(total_relevant, retrieved.shape),
@@ -268,9 +255,7 @@ def _mean_over_ranked_chunks(distances, query_labels, db_labels, ranked_metric) 
 # ------------------------------------------------------------------------ public API
 
 
-def mean_average_precision(
-    distances, query_labels, db_labels, k: int | None = None, normalization: str = "retrieved"
-) -> float:
+def mean_average_precision(distances, query_labels, db_labels, k: int | None = None, normalization: str = "retrieved") -> float:
     """mAP over the stable (distance, database index) ranking; k=None means mAP@all.
 
     AP@k = sum over relevant ranks i <= k of precision@i, divided by
@@ -316,9 +301,7 @@ def precision_at_k(distances, query_labels, db_labels, k: int) -> float:
     )
 
 
-def precision_recall_by_radius(
-    distances, query_labels, db_labels, code_bits: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def precision_recall_by_radius(distances, query_labels, db_labels, code_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Hamming-ball precision and recall for radii r = 0..code_bits, averaged over queries.
 
     Retrieved set of a query = {db items with distance <= r}. A query whose
@@ -389,7 +372,7 @@ def evaluate_codes(
     results["pr_curve"] = [
         {"radius": radius, "precision": float(precision), "recall": float(recall)}
         for radius, precision, recall in zip(
-            range(code_bits + 1), precision_sum / num_queries, recall_sum / num_queries
+            range(code_bits + 1), precision_sum / num_queries, recall_sum / num_queries, strict=True
         )
     ]
     return results

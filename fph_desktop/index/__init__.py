@@ -7,6 +7,7 @@ objects. Start from :class:`Library`; :class:`SearchIndex` is the pure in-memory
 Names are imported lazily, so ``fph_desktop.index.search`` (numpy only) can be used without
 loading torch, e.g. by a process that only searches codes.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -14,8 +15,16 @@ import importlib
 _EXPORTS = {
     "indexer": ("BatchCommitted", "UpdateReport", "update_index"),
     "library": (
-        "IndexInfo", "Library", "NoModelError", "QueryResult", "SearchResult", "indexes_for_folder", "list_indexes",
-        "load_encoder", "read_index_info", "remembered_model",
+        "IndexInfo",
+        "Library",
+        "NoModelError",
+        "QueryResult",
+        "SearchResult",
+        "indexes_for_folder",
+        "list_indexes",
+        "load_encoder",
+        "read_index_info",
+        "remembered_model",
     ),
     "scanner": ("ScannedFile", "ScanResult", "scan_folder"),
     "search": ("SearchIndex", "asymmetric_distances", "faiss_available", "hamming_radius", "hamming_topk", "select_smallest"),

@@ -4,6 +4,7 @@ weights come with the app, so it works offline) with unsupervised ITQ codes fitt
 One place for both front ends: the app's "Use the pretrained backbone" and ``fph-desktop index
 FOLDER`` without ``--model`` fit and reuse the same file.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,7 +42,9 @@ def ensure_unsupervised_model(
     try:
         scan = scan_folder(folder, progress)
     except OSError as exc:
-        raise BadFolderError(f"cannot be read ({exc.strerror or exc})", folder, "check that the folder exists and its drive is connected") from None
+        raise BadFolderError(
+            f"cannot be read ({exc.strerror or exc})", folder, "check that the folder exists and its drive is connected"
+        ) from None
     photos = [Path(folder) / item.relpath for item in scan.files]
     if not photos:
         raise BadFolderError("no photos found to fit unsupervised codes on", folder, "pick a folder with photos")

@@ -10,10 +10,11 @@ How one update runs, and why:
    their reason stays on record. Files passed over by the scan (a HEIC photo without the extra, a
    pipe, a dangling link) are recorded as skipped with their reason.
    One indexer per index at a time (:mod:`.lock`): a second run waits, then finds nothing to do.
-3. Every other file is read once (streamed when it is larger than 64 MB), in a thread pool that runs ahead of the network: the bytes are
-   hashed (SHA-256) and, when that content already has a code in this index (a file moved,
-   renamed, copied, or only touched), the code is reused without decoding. Otherwise the same
-   bytes are decoded with JPEG draft reduction and preprocessed, still in the pool.
+3. Every other file is read once (streamed when it is larger than 64 MB), in a thread pool that runs
+   ahead of the network: the bytes are hashed (SHA-256) and, when that content already has a code in
+   this index (a file moved, renamed, copied, or only touched), the code is reused without decoding.
+   Otherwise the same bytes are decoded with JPEG draft reduction and preprocessed, still in the
+   pool.
 4. The main thread encodes each batch (``inference_mode``, on the GPU when there is one) and
    commits the batch's codes and errors in one transaction. A cancel or a kill loses at most the
    batch in flight; the next run starts where this one stopped.
@@ -21,6 +22,7 @@ How one update runs, and why:
    moved file found late in the run can still take its old code. Files under a directory that
    could not be listed this time are kept, not dropped.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -37,8 +39,8 @@ import torch
 from ..errors import display_path
 from ..imaging import MAX_IN_MEMORY_BYTES, ImageError, open_image
 from ..progress import Progress, silent
-from .scanner import ScannedFile, scan_folder
 from .lock import index_lock
+from .scanner import ScannedFile, scan_folder
 from .store import STATUS_ERROR, FileRecord, FileState, IndexStore, IndexStoreError, db_path_for, folder_key, indexes_dir
 
 DEFAULT_BATCH_SIZE = 32
@@ -73,8 +75,11 @@ class UpdateReport:
             f"{self.unchanged} unchanged",
         ]
         for label, value in (
-            ("moved", self.moved), ("reused", self.reused), ("removed", self.deleted),
-            ("could not be read", self.failed), ("skipped as before", self.still_skipped),
+            ("moved", self.moved),
+            ("reused", self.reused),
+            ("removed", self.deleted),
+            ("could not be read", self.failed),
+            ("skipped as before", self.still_skipped),
             ("passed over (see --report)", self.passed_over),
         ):
             if value:
@@ -136,15 +141,23 @@ def _prepare(root: Path, item: ScannedFile, known_codes: dict[bytes, tuple[str, 
         prepared.tensor = encoder.to_tensor(image)
     except ImageError as exc:
         prepared.error = exc.reason
-    except Exception as exc:  # a decoder bug must cost one file, not the run
+    except Exception as exc:  # noqa: BLE001 - a decoder's bug on one file must cost that file, not the run; the type is kept
         prepared.error = f"could not be decoded ({exc.__class__.__name__}: {exc})"
     return prepared
 
 
 # Failures of a file's access or of this installation, not of its content: retried on every run,
 # since fixing them (permissions, a reconnected share, the heif extra) does not change the file.
-RETRIED_REASONS = ("permission denied", "file vanished", "could not be read", "not a regular file",
-                   "a link to a file that does not exist", "a HEIC photo", "a HEIF photo", "an AVIF photo")
+RETRIED_REASONS = (
+    "permission denied",
+    "file vanished",
+    "could not be read",
+    "not a regular file",
+    "a link to a file that does not exist",
+    "a HEIC photo",
+    "a HEIF photo",
+    "an AVIF photo",
+)
 
 
 def _needs_work(item: ScannedFile, state: FileState | None, reason: str | None, retry_skipped: bool) -> bool:
@@ -175,7 +188,7 @@ def write_index_meta(store: IndexStore, folder: str | Path, encoder, model_path:
     if model_path is not None:
         values["model_path"] = os.path.abspath(os.fspath(model_path))
     if store.get_meta("created") is None:
-        values["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        values["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     store.set_meta(**values)
 
 
@@ -240,8 +253,11 @@ def _update_store(root, scan, encoder, progress, report, model_path, batch_size,
                     report.unchanged += 1
             else:
                 work.append(item)
-        passed = [FileRecord(relpath, size, mtime, None, error=reason) for relpath, reason, size, mtime in scan.passed_over
-                  if reasons.get(relpath) != reason or states[relpath].size != size or states[relpath].mtime_ns != mtime]
+        passed = [
+            FileRecord(relpath, size, mtime, None, error=reason)
+            for relpath, reason, size, mtime in scan.passed_over
+            if reasons.get(relpath) != reason or states[relpath].size != size or states[relpath].mtime_ns != mtime
+        ]
         if passed:
             store.write_records(passed)
         report.passed_over = len(scan.passed_over)
@@ -268,6 +284,7 @@ def _encode_all(root, work, encoder, store, known_codes, vanished, report, progr
     progress.set_progress(0, total)
     store.set_meta(last_update_complete=0)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fph-decode") as pool:
+
         def fill() -> None:
             while len(window) < 2 * batch_size:
                 item = next(pending, None)
@@ -286,7 +303,7 @@ def _encode_all(root, work, encoder, store, known_codes, vanished, report, progr
                 to_encode = [p for p in batch if p.tensor is not None]
                 if to_encode:
                     packed, _ = encoder.encode_batch(torch.stack([p.tensor for p in to_encode]))
-                    for p, code in zip(to_encode, packed):
+                    for p, code in zip(to_encode, packed, strict=True):
                         p.code = code.tobytes()
                         p.tensor = None
                 records = []

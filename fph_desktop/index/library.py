@@ -5,13 +5,14 @@ A :class:`Library` ties together the folder, the encoder, the SQLite index and t
 open the one for (folder, model), update it with a Progress, search with photos from anywhere,
 list what was skipped and why, and tell whether the folder is offline. No Qt here.
 """
+
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -180,7 +181,7 @@ class Library:
         device: str | None = None,
         backend: str = "auto",
         create: bool = True,
-    ) -> "Library":
+    ) -> Library:
         """The library for ``folder`` under ``model`` (a weights file; ``None``: the model remembered
         for the folder). ``create=False`` raises :class:`IndexStoreError` when it was never indexed."""
         encoder, model_path = load_encoder(model, folder, device)
@@ -229,7 +230,7 @@ class Library:
         index = SearchIndex(packed, self.encoder.code_bits, backend=self.backend)
         self._loaded = _Loaded(index, relpaths, {p: i for i, p in enumerate(relpaths)})
 
-    def _snapshot(self) -> "_Loaded":
+    def _snapshot(self) -> _Loaded:
         if self._loaded is None:
             self.reload()
         return self._loaded
@@ -298,7 +299,7 @@ class Library:
         slots = [slot for slot, code in enumerate(packed_rows) if code is not None]
         if slots:
             hits = loaded.index.within_radius(np.stack([packed_rows[s] for s in slots]), radius)
-            for slot, (ids, dists) in zip(slots, hits):
+            for slot, (ids, dists) in zip(slots, hits, strict=True):
                 ids, dists = list(ids), list(dists)
                 own = self_ids[slot]
                 if own is not None and own in ids:  # the query itself first, as in search_images
@@ -308,7 +309,7 @@ class Library:
                 results[slot].results = self._records(loaded, ids, dists, [None] * len(ids), own)
         return results
 
-    def _encode_queries(self, loaded: "_Loaded", queries, need_real: bool, progress: Progress | None):
+    def _encode_queries(self, loaded: _Loaded, queries, need_real: bool, progress: Progress | None):
         """Codes of the queries, 32 at a time. An indexed, unchanged query file uses its stored code
         (no decoding unless the real-valued output is needed for re-ranking)."""
         progress = progress or silent()
@@ -349,19 +350,21 @@ class Library:
                     results[slot].error = f"{exc.path}: {exc.reason}"
             if tensors:
                 packed, real = self.encoder.encode_batch(torch.stack(tensors))
-                for slot, code, u in zip(slots, packed, real):
+                for slot, code, u in zip(slots, packed, real, strict=True):
                     if packed_rows[slot] is None:
                         packed_rows[slot] = code
                     real_rows[slot] = u
             progress.set_progress(min(start + 32, len(queries)), len(queries))
         return results, packed_rows, real_rows, self_ids
 
-    def search_codes(self, packed: np.ndarray, k: int = 20, real: np.ndarray | None = None, rerank_depth: int = 0) -> list[list[SearchResult]]:
+    def search_codes(
+        self, packed: np.ndarray, k: int = 20, real: np.ndarray | None = None, rerank_depth: int = 0
+    ) -> list[list[SearchResult]]:
         """Search with codes the caller already has (packed (Q, q/8); ``real`` (Q, q) for re-ranking)."""
         packed = np.atleast_2d(np.asarray(packed, dtype=np.uint8))
         reals = [None] * len(packed) if real is None else list(np.atleast_2d(real))
         loaded = self._snapshot()
-        return [self._search_one(loaded, p, u, k, rerank_depth, None) for p, u in zip(packed, reals)]
+        return [self._search_one(loaded, p, u, k, rerank_depth, None) for p, u in zip(packed, reals, strict=True)]
 
     def _search_one(self, loaded, packed, real, k, rerank_depth, self_id) -> list[SearchResult]:
         depth = rerank_depth if real is not None else 0
@@ -392,5 +395,5 @@ class Library:
                 soft_distance=None if s is None else float(s),
                 is_query=bool(self_id is not None and int(i) == self_id),
             )
-            for rank, (i, d, s) in enumerate(zip(ids, dists, softs))
+            for rank, (i, d, s) in enumerate(zip(ids, dists, softs, strict=True))
         ]

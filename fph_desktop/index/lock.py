@@ -4,13 +4,14 @@ the app and the command line at once) waits for the first, then finds nothing le
 An advisory lock on a file beside the database (``flock`` on POSIX, ``msvcrt.locking`` on Windows):
 the operating system drops it when its holder exits, so a killed indexer never leaves a stale lock.
 """
+
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import storage_error
 from ..progress import Progress, silent

@@ -1,15 +1,16 @@
 """Searching several photos at once, as a person wants the answer: each query's nearest photos with
 the query itself and byte-identical copies of it hidden, or one combined ranking of the whole index
 by the sum of the queries' distances. The GUI and ``fph-desktop search`` both use this."""
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
-from .store import IndexStoreError
 from ..progress import Progress, silent
+from .store import IndexStoreError
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,11 @@ def _content_hash(path: str | Path) -> bytes | None:
 
 
 def search_many(
-    library, queries: Sequence[str], k: int = 24, hide_duplicates: bool = True, combined: bool = False,
+    library,
+    queries: Sequence[str],
+    k: int = 24,
+    hide_duplicates: bool = True,
+    combined: bool = False,
     progress: Progress | None = None,
 ) -> SearchOutcome:
     """The ``k`` nearest indexed photos of each query; with ``combined`` also one ranking of the whole
@@ -59,7 +64,7 @@ def search_many(
     raw = library.search_images(list(queries), k=depth, progress=progress)
     progress.check()
     out = SearchOutcome([], code_bits=library.encoder.code_bits, database_size=size)
-    for query, result in zip(queries, raw):
+    for query, result in zip(queries, raw, strict=True):
         hits, hidden = [], 0
         digest = _content_hash(query) if hide_duplicates else None
         for r in result.results:
@@ -76,10 +81,7 @@ def search_many(
                 entry = totals.setdefault(h.relpath, [h.path, [None] * len(usable)])
                 entry[1][qi] = h.distance
         # Photos hidden for one query (the query itself) are left out of the combined ranking too.
-        ranked = [
-            Hit(path, relpath, sum(d), tuple(d))
-            for relpath, (path, d) in totals.items() if all(x is not None for x in d)
-        ]
+        ranked = [Hit(path, relpath, sum(d), tuple(d)) for relpath, (path, d) in totals.items() if all(x is not None for x in d)]
         ranked.sort(key=lambda h: h.distance)  # stable: ties keep the first query's ranking order
         out.combined = ranked[:k]
         for q in out.queries:

@@ -7,9 +7,10 @@ inside the indexed folder, and each real directory is entered once, so a link to
 loop cannot make it walk the file system. Links to files are indexed wherever they lead (one file
 each). Files with a photo's name that cannot be read as one (a HEIC photo without the ``heif``
 extra, a pipe, a device, a dangling link) are passed over *with a reason*, never silently. Hidden
-folders, OS clutter and the app's own directories are skipped unless asked otherwise. Paths are kept relative to the root with ``/`` separators, so
-an index survives the drive being mounted elsewhere.
+folders, OS clutter and the app's own directories are skipped unless asked otherwise. Paths are
+kept relative to the root with ``/`` separators, so an index survives the drive being mounted elsewhere.
 """
+
 from __future__ import annotations
 
 import os
@@ -129,7 +130,8 @@ def scan_folder(root: str | Path, progress: Progress | None = None, include_hidd
                         continue
                     if _is_link(entry) and not _inside(os.path.realpath(entry.path), real_root):
                         result.unreadable_dirs.append(
-                            (prefix + entry.name, "a link to a folder outside the indexed folder; not followed"))
+                            (prefix + entry.name, "a link to a folder outside the indexed folder; not followed")
+                        )
                         continue
                     st = entry.stat()
                     key = (st.st_dev, st.st_ino)

@@ -16,6 +16,7 @@ Re-ranking: the Hamming candidates can be reordered by the asymmetric distance b
 real-valued tanh output ``u`` and each candidate's bits ``b``: ``(q - u.b) / 2``, which equals the
 Hamming distance when ``u`` is itself binary, and otherwise lets stronger evidence break ties.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..errors import BadArgumentError, MissingDependencyError
 from ..codes import as_words, distance_dtype, hamming_distances, popcount, word_layout  # noqa: F401 (re-exported)
+from ..errors import BadArgumentError, MissingDependencyError
 
 BACKENDS = ("auto", "numpy", "faiss")
 
@@ -154,7 +155,7 @@ def hamming_topk(
     # Few queries: split the codes between threads instead, and merge the partial top-k lists.
     splits = 1 if len(query_blocks) >= threads else min(threads, max(1, n_codes // max(k, 65536)))
     bounds = np.linspace(0, n_codes, splits + 1).astype(np.int64)
-    ranges = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    ranges = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=False) if b > a]
     tasks = [(qb, r) for qb in query_blocks for r in ranges]
 
     def run(task):

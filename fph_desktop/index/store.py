@@ -9,6 +9,7 @@ date by the migrations below; a file written by a newer app is refused, not dama
 Codes are stored packed (q/8 bytes a code, ``np.packbits`` order), never as floats. Paths are
 relative to the folder root, so a drive mounted under another letter or mount point still matches.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,15 +17,15 @@ import os
 import re
 import sqlite3
 import time
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
-from ..errors import BadIndexError, ReadOnlyStorageError, StorageError, UserError, display_path, sqlite_error
 from .. import paths
+from ..errors import BadIndexError, ReadOnlyStorageError, StorageError, UserError, display_path, sqlite_error
 
 SCHEMA_VERSION = 1
 DB_SUFFIX = ".sqlite"
@@ -175,7 +176,8 @@ class IndexStore:
         if isinstance(found, BadIndexError):
             return IndexStoreError(found.message, found.path, found.hint)
         return found or IndexStoreError(
-            f"cannot be used as an index ({exc})", self.path,
+            f"cannot be used as an index ({exc})",
+            self.path,
             "move it aside (or delete it) and index the folder again; your photos are not affected",
         )
 
@@ -203,14 +205,16 @@ class IndexStore:
         if version > SCHEMA_VERSION:
             raise IndexStoreError(
                 f"written by a newer fph-desktop (index schema {version}, this one reads up to {SCHEMA_VERSION})",
-                self.path, "update fph-desktop, or delete the file to index the folder again",
+                self.path,
+                "update fph-desktop, or delete the file to index the folder again",
             )
 
     def transaction(self):
         """``with store.transaction():`` one atomic unit (BEGIN IMMEDIATE … COMMIT / ROLLBACK)."""
         if self.read_only:
             raise ReadOnlyStorageError(
-                "the index is on read-only storage (or may not be written), so it cannot be updated", self.path,
+                "the index is on read-only storage (or may not be written), so it cannot be updated",
+                self.path,
                 "searching it still works; set FPH_DESKTOP_DATA_DIR to a writable folder to index",
             )
         return _Transaction(self, self.db)
@@ -218,7 +222,7 @@ class IndexStore:
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> "IndexStore":
+    def __enter__(self) -> IndexStore:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -243,6 +247,7 @@ class IndexStore:
                 )
 
         # -- files --------------------------------------------------------------------------------
+
     def file_states(self) -> dict[str, FileState]:
         with self._guard("reading the index"):
             return {
@@ -276,10 +281,14 @@ class IndexStore:
             now = time.time()
             rows = [
                 (
-                    to_db_path(r.relpath), r.size, r.mtime_ns, r.content_hash,
+                    to_db_path(r.relpath),
+                    r.size,
+                    r.mtime_ns,
+                    r.content_hash,
                     STATUS_OK if r.code is not None else STATUS_ERROR,
                     None if r.code is not None else (r.error or "unknown error"),
-                    r.code, now,
+                    r.code,
+                    now,
                 )
                 for r in records
             ]
@@ -301,11 +310,17 @@ class IndexStore:
         with self._guard("updating the index"):
             with self.transaction():
                 self.db.execute("DELETE FROM unreadable_dirs")
-                self.db.executemany("INSERT OR REPLACE INTO unreadable_dirs (relpath, reason) VALUES (?, ?)", [(to_db_path(d), reason) for d, reason in dirs])
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO unreadable_dirs (relpath, reason) VALUES (?, ?)",
+                    [(to_db_path(d), reason) for d, reason in dirs],
+                )
 
     def unreadable_dirs(self) -> list[tuple[str, str]]:
         with self._guard("reading the index"):
-            return [(from_db_path(d), reason) for d, reason in self.db.execute("SELECT relpath, reason FROM unreadable_dirs ORDER BY relpath")]
+            return [
+                (from_db_path(d), reason)
+                for d, reason in self.db.execute("SELECT relpath, reason FROM unreadable_dirs ORDER BY relpath")
+            ]
 
     def skipped_files(self) -> list[SkippedFile]:
         with self._guard("reading the index"):
@@ -332,7 +347,8 @@ class IndexStore:
                 if code is None or len(code) != code_bytes:
                     raise IndexStoreError(
                         f"the code of {display_path(from_db_path(relpath))} has {0 if code is None else len(code)} "
-                        f"bytes, the model gives {code_bytes} (the file was altered)", self.path,
+                        f"bytes, the model gives {code_bytes} (the file was altered)",
+                        self.path,
                         "move it aside (or delete it) and index the folder again; your photos are not affected",
                     )
                 relpaths.append(from_db_path(relpath))

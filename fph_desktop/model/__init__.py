@@ -1,4 +1,5 @@
 """Hashing models: backbones, FPH, ITQ, their config and weights files. Knows nothing of Qt."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,6 +22,14 @@ def build_model(config: FPHConfig, backbone_weights: str | Path | None = "imagen
 
 
 __all__ = [
-    "BACKBONES", "Backbone", "BackboneWeightsError", "FPH", "FPHConfig", "HashOutput", "ITQHash",
-    "build_backbone", "build_model", "fit_itq",
+    "BACKBONES",
+    "Backbone",
+    "BackboneWeightsError",
+    "FPH",
+    "FPHConfig",
+    "HashOutput",
+    "ITQHash",
+    "build_backbone",
+    "build_model",
+    "fit_itq",
 ]

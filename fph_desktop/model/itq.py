@@ -1,6 +1,7 @@
 """Unsupervised codes for people without labels: a pretrained backbone's pooled C5 features,
 PCA to q dimensions and an ITQ rotation (Gong & Lazebnik, CVPR 2011). The result is a module like
 FPH, so it saves to the same kind of weights file and indexes the same way."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -59,7 +60,9 @@ def fit_itq(features: np.ndarray, bits: int, iterations: int = 50, seed: int = 0
     features = np.asarray(features, dtype=np.float64)
     n, dim = features.shape
     if n <= bits or dim < bits:
-        raise ValueError(f"ITQ with {bits} bits needs more than {bits} images and feature dimensions (got {n} images, {dim} dims)")
+        raise ValueError(
+            f"ITQ with {bits} bits needs more than {bits} images and feature dimensions (got {n} images, {dim} dims)"
+        )
     mean = features.mean(axis=0)
     centred = features - mean
     covariance = centred.T @ centred / (n - 1)

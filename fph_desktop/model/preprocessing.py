@@ -1,5 +1,6 @@
 """How pixels become a backbone's input. Each backbone carries one of these, so no caller can feed
 ImageNet-normalised pixels to a TF-normalised network or the other way round."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -29,7 +30,7 @@ class Preprocessing:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Preprocessing":
+    def from_dict(cls, data: dict) -> Preprocessing:
         return cls(
             name=data["name"],
             mean=tuple(data["mean"]),
@@ -39,7 +40,7 @@ class Preprocessing:
             crop=int(data["crop"]),
         )
 
-    def with_size(self, crop: int) -> "Preprocessing":
+    def with_size(self, crop: int) -> Preprocessing:
         """The same normalisation at another input size (resize keeps the 256/224 ratio)."""
         return Preprocessing(self.name, self.mean, self.std, self.scale, round(crop * 256 / 224), crop)
 

@@ -1,6 +1,7 @@
 """Weights files: one file holds the tensors and everything needed to use them (format version, the
 full config, backbone preprocessing, code length, class names, training summary) and a fingerprint
 that changes whenever the codes would. Loading never unpickles objects (``weights_only=True``)."""
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -13,8 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import BadFileError, storage_error
 from .. import __version__
+from ..errors import BadFileError, storage_error
 from ..fileio import atomic_write
 from .backbones import BACKBONES
 from .config import FPHConfig
@@ -62,7 +63,7 @@ class WeightsInfo:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> "WeightsInfo":
+    def from_json(cls, text: str) -> WeightsInfo:
         data = json.loads(text)
         return cls(
             config=FPHConfig.from_dict(data["config"]),
@@ -102,7 +103,7 @@ def save_weights(path: str | Path, model: nn.Module, class_names=(), training: d
         class_names=list(class_names),
         training=dict(training or {}),
         fingerprint=compute_fingerprint(model.config, preprocessing, state),
-        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     )
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": info.to_json(), "state_dict": state}
     buffer = io.BytesIO()  # serialised in memory first: PyTorch's writer hides the errno of a failed write
@@ -125,7 +126,7 @@ def read_weights(path: str | Path) -> tuple[WeightsInfo, dict[str, torch.Tensor]
         raise WeightsError(f"{path}: no such weights file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways (zip, pickle, EOF): all mean "not readable"
         size = path.stat().st_size
         reason = "empty file" if size == 0 else "truncated, or not a PyTorch file"
         raise WeightsError(f"{path}: cannot be read as a weights file ({reason}: {exc.__class__.__name__})") from None

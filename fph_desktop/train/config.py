@@ -1,5 +1,6 @@
 """Everything a training run depends on, as one dataclass: it is saved in checkpoints (to refuse
 resuming a different run) and in the weights file's training summary."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
@@ -25,35 +26,47 @@ def _opt(default, help: str, **cli):
 
 @dataclass
 class TrainConfig:
-    data: str = _opt("", "labelled folder: class sub-folders, train/ and test/ splits, CUB-200-2011 or Stanford Dogs root",
-                     required=True)
+    data: str = _opt(
+        "", "labelled folder: class sub-folders, train/ and test/ splits, CUB-200-2011 or Stanford Dogs root", required=True
+    )
     model: FPHConfig = field(default_factory=FPHConfig)
-    mode: str = _opt("auto", "fast: frozen backbone on cached features (CPU); full: fine-tune everything (GPU); auto picks",
-                     choices=MODES)
+    mode: str = _opt(
+        "auto", "fast: frozen backbone on cached features (CPU); full: fine-tune everything (GPU); auto picks", choices=MODES
+    )
     backbone_weights: str | None = _opt(
-        "imagenet", "pretrained ImageNet weights (default), a local state-dict file, or none (random init)",
-        metavar="imagenet|none|FILE")
+        "imagenet",
+        "pretrained ImageNet weights (default), a local state-dict file, or none (random init)",
+        metavar="imagenet|none|FILE",
+    )
     epochs: int = _opt(0, "0: the mode's default (fast 150, full 30)", minimum=0)
     steps_per_epoch: int = _opt(0, "0: the mode's default (full: one pass over the training photos; fast: four)", minimum=0)
     classes_per_batch: int = _opt(0, "P classes per batch; 0: the mode's default (fast 64, full 16)", minimum=0, metavar="P")
     images_per_class: int = _opt(4, "K photos of each class per batch", minimum=1, metavar="K")
     views: int = _opt(6, "fast mode: cached views of each training photo (the centre crop + random resized crops)", minimum=1)
     optimizer: str = _opt("auto", "auto: AdamW for the fast mode, SGD (momentum) for full fine-tuning", choices=OPTIMIZERS)
-    lr: float = _opt(0.0, "learning rate of the new layers (0: 4e-3 AdamW fast, 1e-3 AdamW full, 0.01 SGD); "
-                          "the backbone gets lr x backbone-lr-ratio", minimum=0.0)
+    lr: float = _opt(
+        0.0,
+        "learning rate of the new layers (0: 4e-3 AdamW fast, 1e-3 AdamW full, 0.01 SGD); "
+        "the backbone gets lr x backbone-lr-ratio",
+        minimum=0.0,
+    )
     backbone_lr_ratio: float = _opt(0.1, "the backbone's learning rate relative to --lr (full mode)", minimum=0.0)
     momentum: float = _opt(0.9, "SGD momentum", minimum=0.0)
     weight_decay: float = _opt(5e-4, "weight decay (none on norms, biases and the loss's proxies)", minimum=0.0)
     # The reading's default is the triplet loss; on birds-dev (fast mode, Lite0, 48 bits) softmax over u
     # reached validation mAP 0.91 against 0.86 for triplet in the same 30 epochs, and the normalised
     # softmax (cosine) beats both on the CUB-200 validation protocol (benchmarks/quality.py).
-    loss: str = _opt("cosine", "cosine: normalised softmax over the codes (best on validation); softmax; "
-                               "triplet (the reading's); DPSH", choices=LOSSES)
+    loss: str = _opt(
+        "cosine",
+        "cosine: normalised softmax over the codes (best on validation); softmax; triplet (the reading's); DPSH",
+        choices=LOSSES,
+    )
     quant_weight: float = _opt(0.1, "weight of the quantisation term pulling each output to +-1", minimum=0.0)
     aux_weight: float = _opt(1.0, "weight of the auxiliary heads' losses", minimum=0.0)
     val_fraction: float = _opt(0.1, "share of the training photos held out to pick the best epoch", minimum=0.0, maximum=0.9)
-    test_fraction: float = _opt(0.3, "for a single folder of class sub-folders: the share held out as test photos",
-                                minimum=0.0, maximum=0.9)
+    test_fraction: float = _opt(
+        0.3, "for a single folder of class sub-folders: the share held out as test photos", minimum=0.0, maximum=0.9
+    )
     seed: int = _opt(0, "random seed of splits, views and initialisation")
     device: str = _opt("auto", "auto, cpu, cuda, cuda:N or mps")
     amp: bool = _opt(True, "mixed precision on a GPU")
@@ -118,6 +131,6 @@ class TrainConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
+    def from_dict(cls, data: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})

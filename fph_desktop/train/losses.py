@@ -1,6 +1,7 @@
 """Hashing losses on the tanh outputs u: a normalised softmax (cosine classifier with a scale; the
 default), plain softmax, triplet ranking (the reading's) and DPSH pairwise likelihood, each plus a
 small quantisation term pulling |u| to 1."""
+
 from __future__ import annotations
 
 import torch
@@ -8,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..model.fph import HashOutput
-
 from .config import LOSSES  # noqa: E402
+
 COSINE_SCALE = 16.0
 
 

@@ -1,16 +1,17 @@
 """The unsupervised start: a pretrained backbone plus ITQ fitted on the photos being indexed, for
 people with no labels. It yields a model and weights file like any trained FPH."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..errors import BadFolderError
 from ..data.photos import PhotoDataset, collate_readable
+from ..errors import BadFolderError
 from ..model import FPHConfig, ITQHash, build_model, fit_itq
 from ..model.itq import itq_descriptor
 from ..model.weights import model_preprocessing
@@ -19,7 +20,11 @@ from ..progress import Progress, silent
 
 @torch.inference_mode()
 def pooled_features(
-    model: ITQHash, paths: Sequence[str | Path], device: torch.device, batch_size: int = 32, workers: int = 2,
+    model: ITQHash,
+    paths: Sequence[str | Path],
+    device: torch.device,
+    batch_size: int = 32,
+    workers: int = 2,
     progress: Progress | None = None,
 ) -> tuple[np.ndarray, list[int]]:
     """ITQ descriptors (pooled, normalised C5) of the photos that decode, and their positions in ``paths``."""
