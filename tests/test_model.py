@@ -174,3 +174,31 @@ def test_weights_configs_saved_before_pool_first_load_with_the_old_reading():
     assert out.u.shape == (2, 16) and out.fused_map.shape[-2:] == (8, 8)
     with pytest.raises(ValueError, match="no 3x3 smoothing"):
         FPHConfig(vertical_smoothing=True)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["full", "vertical-only", "horizontal-only", "itq"],
+)
+def test_every_model_kind_the_app_loads_explains_a_photo_with_low_layer_maps(kind, tmp_path):
+    """The comparison view crashed on a vertical-only model (no fused map): every kind gives maps."""
+    from PIL import Image
+
+    from fph_desktop.model.encoder import Encoder
+    from fph_desktop.model.weights import save_weights
+
+    settings = {
+        "full": {"use_horizontal": True},
+        "vertical-only": {},
+        "horizontal-only": {"use_horizontal": True, "use_vertical": False},
+        "itq": {"method": "itq"},
+    }[kind]
+    torch.manual_seed(0)
+    model = build_model(FPHConfig(backbone="resnet18", code_bits=16, image_size=64, **settings), backbone_weights=None)
+    if kind == "itq":  # a fitted projection (the first 16 descriptor dimensions)
+        dim = model.mean.numel()
+        model.set_fit(np.zeros(dim, np.float32), np.eye(dim, 16, dtype=np.float32), np.ones(16, np.float32))
+    save_weights(tmp_path / "m.fph", model)
+    explanation = Encoder.load(tmp_path / "m.fph", "cpu").explain(Image.new("RGB", (90, 60), (120, 140, 30)))
+    assert explanation.fused_heatmap.shape == (64, 64) and np.isfinite(explanation.fused_heatmap).all()
+    assert sorted(explanation.layer_heatmaps) == ["C2", "C3", "C4"] and explanation.packed.shape == (2,)
