@@ -1,5 +1,6 @@
-"""Training end to end on a tiny real collection: fast CPU mode, full fine-tuning, cancel and resume,
-errors a user can meet, DDP on two CPU processes, and the unsupervised ITQ start."""
+"""Training end to end on a tiny collection of drawn bird photos: fast CPU mode, full fine-tuning,
+cancel and resume, errors a user can meet, DDP on two CPU processes, and the unsupervised ITQ start."""
+
 from __future__ import annotations
 
 import json
@@ -14,6 +15,7 @@ import pytest
 import torch
 
 from fph_desktop.cli import main as cli_main
+from fph_desktop.errors import DiskFullError
 from fph_desktop.model import FPHConfig
 from fph_desktop.model.encoder import Encoder
 from fph_desktop.model.weights import load_weights, save_weights
@@ -28,8 +30,16 @@ TINY_MODEL = dict(backbone="resnet18", code_bits=16, image_size=64, vertical_wid
 
 def tiny_config(data: Path, **overrides) -> TrainConfig:
     settings = dict(
-        data=str(data), model=FPHConfig(**TINY_MODEL), mode="fast", backbone_weights=None, epochs=2,
-        classes_per_batch=3, images_per_class=2, val_fraction=0.34, workers=0, lr=0.05,
+        data=str(data),
+        model=FPHConfig(**TINY_MODEL),
+        mode="fast",
+        backbone_weights=None,
+        epochs=2,
+        classes_per_batch=3,
+        images_per_class=2,
+        val_fraction=0.34,
+        workers=0,
+        lr=0.05,
     )
     settings.update(overrides)
     return TrainConfig(**settings)
@@ -128,7 +138,7 @@ def test_gpu_out_of_memory_and_a_full_disk_end_in_a_next_step_and_lose_no_traini
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(trainer_module, "save_weights", disk_full)
-    with pytest.raises(TrainingError, match="No space left on device; free some disk space and resume"):
+    with pytest.raises(DiskFullError, match="disk is full while saving the model; free some space.*only needs saving"):
         train(config, tmp_path / "m.fph", tmp_path / "run")
     assert [r.epoch for r in interrupted_runs(tmp_path)] == [1]
     monkeypatch.setattr(trainer_module, "save_weights", save_weights)  # space freed
@@ -139,11 +149,44 @@ def test_gpu_out_of_memory_and_a_full_disk_end_in_a_next_step_and_lose_no_traini
 def test_two_ranks_under_torchrun_end_with_identical_weights(tiny_birds, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "fph_desktop.train",
-        "--data", str(tiny_birds), "--out", str(tmp_path / "ddp.fph"), "--run-dir", str(tmp_path / "run"),
-        "--backbone", "resnet18", "--backbone-weights", "none", "--bits", "16", "--image-size", "64",
-        "--mode", "full", "--epochs", "1", "--steps-per-epoch", "2", "--classes-per-batch", "3",
-        "--images-per-class", "2", "--device", "cpu", "--workers", "0", "--val-fraction", "0", "--quiet",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "fph_desktop.train",
+        "--data",
+        str(tiny_birds),
+        "--out",
+        str(tmp_path / "ddp.fph"),
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--backbone",
+        "resnet18",
+        "--backbone-weights",
+        "none",
+        "--bits",
+        "16",
+        "--image-size",
+        "64",
+        "--mode",
+        "full",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "2",
+        "--classes-per-batch",
+        "3",
+        "--images-per-class",
+        "2",
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "--val-fraction",
+        "0",
+        "--quiet",
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -168,14 +211,53 @@ def test_itq_start_needs_no_labels_and_makes_a_normal_weights_file(tiny_birds, t
 
 def test_cli_train_then_eval_prints_a_table_and_writes_json(tiny_birds, tmp_path, capsys):
     out = tmp_path / "cli.fph"
-    code = cli_main([
-        "train", "--data", str(tiny_birds), "--out", str(out), "--backbone", "resnet18", "--backbone-weights", "none",
-        "--bits", "16", "--image-size", "64", "--epochs", "1", "--mode", "fast", "--classes-per-batch", "3",
-        "--images-per-class", "2", "--workers", "0", "--run-dir", str(tmp_path / "run"), "--quiet",
-    ])
+    code = cli_main(
+        [
+            "train",
+            "--data",
+            str(tiny_birds),
+            "--out",
+            str(out),
+            "--backbone",
+            "resnet18",
+            "--backbone-weights",
+            "none",
+            "--bits",
+            "16",
+            "--image-size",
+            "64",
+            "--epochs",
+            "1",
+            "--mode",
+            "fast",
+            "--classes-per-batch",
+            "3",
+            "--images-per-class",
+            "2",
+            "--workers",
+            "0",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--quiet",
+        ]
+    )
     assert code == 0 and f"wrote {out}" in capsys.readouterr().out
-    code = cli_main(["eval", "--model", str(out), "--data", str(tiny_birds), "--k", "5", "--json", str(tmp_path / "r.json"),
-                     "--workers", "0", "--quiet"])
+    code = cli_main(
+        [
+            "eval",
+            "--model",
+            str(out),
+            "--data",
+            str(tiny_birds),
+            "--k",
+            "5",
+            "--json",
+            str(tmp_path / "r.json"),
+            "--workers",
+            "0",
+            "--quiet",
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0 and "map_all" in printed and "map@5" in printed
     results = json.loads((tmp_path / "r.json").read_text())
@@ -188,7 +270,9 @@ def test_duration_estimate_is_measured_here_and_counts_the_one_off_feature_pass(
     from fph_desktop.train.estimate import estimate_training, format_duration
 
     photos = sorted(tiny_birds.glob("train/*/*.jpg"))[:3]
-    estimate = estimate_training(tiny_config(tiny_birds, epochs=4), train_images=1200, test_images=600, classes=2, sample_photos=photos)
+    estimate = estimate_training(
+        tiny_config(tiny_birds, epochs=4), train_images=1200, test_images=600, classes=2, sample_photos=photos
+    )
     assert estimate.mode == "fast" and estimate.epochs == 4 and estimate.device.startswith("CPU")
     # Four passes over the 792 photos trained on, in batches of P x K = 2 x 2 (P is capped by the classes).
     assert estimate.steps_per_epoch == 4 * round(1200 * (1 - 0.34)) // (2 * 2)

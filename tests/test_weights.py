@@ -1,4 +1,5 @@
 """Weights files: everything needed to use them in one file, and a one-line error for every bad one."""
+
 from __future__ import annotations
 
 import io
@@ -8,17 +9,16 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import draw_bird_photo
 from PIL import Image
 
 from fph_desktop.model import FPHConfig, build_model
 from fph_desktop.model.encoder import Encoder
 from fph_desktop.model.weights import FORMAT_VERSION, WeightsError, load_weights, read_weights, save_weights
 
-from conftest import birds_dev
-
 
 def _photo() -> Image.Image:
-    return Image.open(next((birds_dev() / "train").glob("*/*.jpg"))).copy()
+    return draw_bird_photo(0, seed=0)
 
 
 def test_roundtrip_keeps_metadata_and_gives_identical_codes(tmp_path):
@@ -124,14 +124,27 @@ def test_altered_tensor_is_caught_by_the_fingerprint(tmp_path, tiny_model_file):
 
 
 def test_full_disk_while_saving_leaves_no_half_file(tmp_path, monkeypatch):
+    from contextlib import contextmanager
+
+    from fph_desktop.errors import DiskFullError
+    from fph_desktop.model import weights as weights_module
+
     model = build_model(FPHConfig(backbone="resnet18", code_bits=16, image_size=64), None)
     target = tmp_path / "models" / "m.fph"
+    real_atomic_write = weights_module.atomic_write
 
-    def disk_full(obj, handle, *args, **kwargs):
-        handle.write(b"partial")
-        raise OSError(28, "No space left on device")
+    @contextmanager
+    def filling_the_disk(path):
+        with real_atomic_write(path) as handle:
 
-    monkeypatch.setattr(torch, "save", disk_full)
-    with pytest.raises(OSError, match="could not write weights file .*m.fph.*No space left"):
+            class Full:
+                def write(self, data):
+                    handle.write(bytes(data[:100]))
+                    raise OSError(28, "No space left on device")
+
+            yield Full()
+
+    monkeypatch.setattr(weights_module, "atomic_write", filling_the_disk)
+    with pytest.raises(DiskFullError, match=r"m.fph: the disk is full while saving the model; free some space"):
         save_weights(target, model)
     assert list(target.parent.iterdir()) == []

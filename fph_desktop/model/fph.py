@@ -1,5 +1,5 @@
 """Feature Pyramid Hashing (Yang et al., ICMR 2019) as plain ``nn.Module``s, in the reading of
-``fph-method.md``: a vertical FPN pyramid over high stages for semantics, a horizontal pyramid that
+``docs/method.md``: a vertical FPN pyramid over high stages for semantics, a horizontal pyramid that
 aligns low stages on one grid, merges them by consensus fusion and pools with spatial structure for
 subtle detail, and q-bit tanh hash heads (sign at retrieval)."""
 
