@@ -8,6 +8,7 @@ optionally install it under a prefix with its menu entry and icons.
 ``--prefix P`` copies the bundle to ``P/lib/fph-desktop/``, links ``P/bin/fph-desktop`` and ``P/bin/fph`` to
 it and installs the .desktop file, metainfo and icons under ``P/share`` (install_desktop_files.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,16 @@ PROGRAMS = ("fph-desktop", "fph")
 
 def build() -> None:
     command = [
-        sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean",
-        "--distpath", str(REPO / "dist"), "--workpath", str(REPO / "build" / "pyinstaller"), str(SPEC),
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        "--noconfirm",
+        "--clean",
+        "--distpath",
+        str(REPO / "dist"),
+        "--workpath",
+        str(REPO / "build" / "pyinstaller"),
+        str(SPEC),
     ]
     print("+", " ".join(command), flush=True)
     subprocess.run(command, check=True, cwd=REPO)
@@ -43,7 +52,10 @@ def smoke_test(bundle: Path) -> None:
     from fph_desktop import __version__
 
     done = subprocess.run(
-        [str(program_path(bundle, "fph")), "--version"], capture_output=True, text=True, timeout=300,
+        [str(program_path(bundle, "fph")), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")},
     )
     if done.returncode != 0 or done.stdout.strip() != f"fph-desktop {__version__}":

@@ -1,4 +1,5 @@
 """The bundle's program (see fph-desktop.spec): the same ``fph_desktop.cli:main`` that pip installs."""
+
 import multiprocessing
 import sys
 

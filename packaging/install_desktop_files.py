@@ -8,6 +8,7 @@ Writes ``PREFIX/share/applications/<APP_ID>.desktop``, ``PREFIX/share/metainfo/<
 path of the ``fph-desktop`` program (found on PATH, or ``--exec``), so the menu finds it even when it
 lives in a virtual environment the desktop session does not have on its PATH.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,7 @@ HICOLOR = PACKAGING / "icons" / "hicolor"
 def desktop_exec_value(program: str) -> str:
     """``program`` as the Exec key's command: quoted where the desktop-entry spec asks, a literal ``%``
     doubled (it starts field codes), then escaped as a string value (a backslash is written twice over)."""
-    if any(c in program for c in ' \t\n"\'\\><~|&;$*?#()`'):
+    if any(c in program for c in " \t\n\"'\\><~|&;$*?#()`"):
         program = '"' + "".join("\\" + c if c in '"`$\\' else c for c in program) + '"'
     return program.replace("%", "%%").replace("\\", "\\\\")
 
@@ -36,7 +37,7 @@ def desktop_entry(program: str) -> str:
     lines = []
     for line in DESKTOP_FILE.read_text(encoding="utf-8").splitlines():
         if line.startswith("Exec="):
-            field_codes = line[len("Exec="):].split()[1:]  # e.g. %F: the files an "Open with" hands over
+            field_codes = line[len("Exec=") :].split()[1:]  # e.g. %F: the files an "Open with" hands over
             line = "Exec=" + " ".join([desktop_exec_value(program), *field_codes])
         elif line.startswith("TryExec="):
             line = "TryExec=" + program.replace("\\", "\\\\")

@@ -10,6 +10,7 @@ The generated files are committed; run this again only when ``app.svg`` changes:
 
     QT_QPA_PLATFORM=offscreen python packaging/render_icons.py
 """
+
 from __future__ import annotations
 
 import os
@@ -68,11 +69,14 @@ def main() -> int:
         renderings[1024] = icns_1024
         images = {side: Image.open(path).convert("RGBA") for side, path in renderings.items()}
         images[256].save(
-            OUT / "fph-desktop.ico", format="ICO", sizes=[(s, s) for s in ICO_SIZES],
+            OUT / "fph-desktop.ico",
+            format="ICO",
+            sizes=[(s, s) for s in ICO_SIZES],
             append_images=[images[s] for s in ICO_SIZES if s != 256],
         )
         images[1024].save(
-            OUT / "fph-desktop.icns", format="ICNS",
+            OUT / "fph-desktop.icns",
+            format="ICNS",
             append_images=[images[s] for s in (16, 32, 64, 128, 256, 512)],
         )
     for path in sorted(OUT.rglob("*")):

@@ -10,6 +10,7 @@ wizard's defaults): each page, the plot mid-run, and the finished run with its t
 
     QT_QPA_PLATFORM=offscreen python packaging/screenshots.py [--data DIR] [--out docs/screenshots] [--only main|wizard]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,8 +80,11 @@ def run_query(app, args, width: int, height: int, query: Path):
     grid.view.grab()  # the view asks for thumbnails as it paints (lazy: only the visible ones)
 
     def visible_thumbnails_loaded() -> bool:
-        rows = [r for r in range(grid.model.rowCount())
-                if grid.view.visualRect(grid.model.index(r)).intersects(grid.view.viewport().rect())]
+        rows = [
+            r
+            for r in range(grid.model.rowCount())
+            if grid.view.visualRect(grid.model.index(r)).intersects(grid.view.viewport().rect())
+        ]
         return bool(rows) and all(grid.loader.cached(grid.model.items[r].path) is not None for r in rows)
 
     wait_for(app, visible_thumbnails_loaded, 120, "thumbnails")
@@ -186,7 +190,9 @@ def wizard_shots(app, args) -> int:
     wait_for(app, lambda: model.devices, 120, "the device list")
     if args.epochs:
         model.epochs.setValue(args.epochs)
-    wait_for(app, lambda: model.last_estimate is not None and model.estimate_label.text().startswith("About"), 300, "the estimate")
+    wait_for(
+        app, lambda: model.last_estimate is not None and model.estimate_label.text().startswith("About"), 300, "the estimate"
+    )
     save(wizard, args.out / "wizard-2-model.png", 256)
     print(f"estimate: {model.estimate_label.text()}")
 

@@ -99,3 +99,11 @@ def config_from_args(cls: type, args: argparse.Namespace, **values):
         if str(f.type).startswith("tuple") and isinstance(found.get(f.name), list):
             found[f.name] = tuple(found[f.name])
     return cls(**found)
+
+
+def add_engine_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine", choices=("auto", "torch", "onnx"), default="auto",
+        help="what runs the network: auto (ONNX Runtime on the CPU where installed and verified, else PyTorch), "
+        "torch, or onnx (default: auto)",
+    )  # fmt: skip

@@ -18,7 +18,7 @@ from ..errors import EXIT_OFFLINE, EXIT_OK, EXIT_PARTIAL, BadArgumentError, BadF
 from ..index.library import ITQ_HINT, Library, indexes_for_folder, list_indexes, read_index_info, remembered_model
 from ..index.ranking import SearchOutcome, search_many
 from ..index.store import DB_SUFFIX, IndexStoreError, folder_key
-from .flags import non_negative_int, positive_int
+from .flags import add_engine_flag, non_negative_int, positive_int
 from .progress import ProgressPrinter
 
 
@@ -51,6 +51,7 @@ def add_index_parser(subparsers) -> None:
         action="store_true",
         help="try again every file skipped before, even if it did not change (e.g. after fixing permissions)",
     )
+    add_engine_flag(index)
     index.set_defaults(func=run_index)
 
 
@@ -85,6 +86,7 @@ def add_search_parser(subparsers) -> None:
     )
     search.add_argument("--json", action="store_true", help="machine-readable output")
     search.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    add_engine_flag(search)
     search.set_defaults(func=run_search)
 
 
@@ -129,7 +131,7 @@ def _open_for_indexing(args: argparse.Namespace, printer: ProgressPrinter) -> Li
             "no model given: using the shipped EfficientNet-Lite0 with unsupervised 48-bit codes fitted on this "
             f"folder ({display_path(model)}); for finer matches {ITQ_HINT.split(', or ')[0]}"
         )
-    return Library.open(folder, model, device=args.device)
+    return Library.open(folder, model, device=args.device, engine=args.engine)
 
 
 def run_index(args: argparse.Namespace) -> int:
@@ -155,6 +157,7 @@ def run_index(args: argparse.Namespace) -> int:
             f"{display_path(info.folder)} ({state}): {info.photos} photos, {info.skipped} skipped, model {info.model_description}"
         )
     print(f"Index: {display_path(library.db_path)}")
+    print(f"Engine: {library.encoder.describe_engine()}")
     if args.report:
         _print_skipped(library)
     return status
@@ -194,7 +197,7 @@ def run_search(args: argparse.Namespace) -> int:
     model = args.model or model_path  # None: the model remembered for the folder
     if model is None:
         _check_indexes_readable(folder)
-    library = Library.open(folder, model, device=args.device, backend=args.backend, create=False)
+    library = Library.open(folder, model, device=args.device, engine=args.engine, backend=args.backend, create=False)
     if len(library) == 0:
         raise IndexStoreError("holds no photos yet", library.folder, f"run `fph-desktop index {library.folder}`")
     if args.hide_duplicates or args.combined:

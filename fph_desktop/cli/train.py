@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ..errors import BadFileError, storage_error
-from .flags import add_config_flags, config_from_args, positive_int
+from .flags import add_config_flags, add_engine_flag, config_from_args, positive_int
 from .progress import ProgressPrinter
 
 
@@ -151,6 +151,7 @@ def add_encode_parser(subparsers) -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--format", choices=["hex", "bits", "json"], default="hex")
     parser.add_argument("--device", default="auto")
+    add_engine_flag(parser)
     parser.set_defaults(func=cmd_encode)
 
 
@@ -159,7 +160,7 @@ def cmd_encode(args) -> int:
     from ..imaging import ImageError, open_image
     from ..model.encoder import Encoder
 
-    encoder = Encoder.load(args.model, args.device)
+    encoder = Encoder.load(args.model, args.device, args.engine)
     failures, records = 0, []
     for path in args.images:
         try:

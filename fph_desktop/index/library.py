@@ -94,7 +94,7 @@ def remembered_model(folder: str | Path) -> Path | None:
     return None
 
 
-def load_encoder(model: str | Path | None, folder: str | Path | None = None, device=None):
+def load_encoder(model: str | Path | None, folder: str | Path | None = None, device=None, engine: str = "auto"):
     """The encoder for ``model``, or for the model remembered for ``folder``; a clear
     :class:`NoModelError` when there is neither."""
     from ..model.encoder import Encoder
@@ -114,12 +114,12 @@ def load_encoder(model: str | Path | None, folder: str | Path | None = None, dev
     model = Path(model)
     try:
         st = model.stat()
-        key = (os.path.abspath(model), st.st_size, st.st_mtime_ns, str(device))
+        key = (os.path.abspath(model), st.st_size, st.st_mtime_ns, str(device), engine)
     except OSError:
         key = None  # let Encoder.load say what is wrong with the file
     with _ENCODER_CACHE_LOCK:
         cached = _ENCODER_CACHE.pop(key, None) if key else None
-    encoder = cached or Encoder.load(model, device=device)
+    encoder = cached or Encoder.load(model, device=device, engine=engine)
     if key:
         with _ENCODER_CACHE_LOCK:
             _ENCODER_CACHE[key] = encoder  # most recent last
@@ -179,12 +179,13 @@ class Library:
         model: str | Path | None = None,
         *,
         device: str | None = None,
+        engine: str = "auto",
         backend: str = "auto",
         create: bool = True,
     ) -> Library:
         """The library for ``folder`` under ``model`` (a weights file; ``None``: the model remembered
         for the folder). ``create=False`` raises :class:`IndexStoreError` when it was never indexed."""
-        encoder, model_path = load_encoder(model, folder, device)
+        encoder, model_path = load_encoder(model, folder, device, engine)
         library = cls(folder, encoder, model_path, backend)
         if not library.db_path.is_file():
             if not create:

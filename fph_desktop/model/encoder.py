@@ -16,6 +16,7 @@ from PIL import Image
 from torch import nn
 
 from ..device import select_device
+from ..errors import BadArgumentError, BadFileError, MissingDependencyError
 from .weights import WeightsInfo, load_weights
 
 
@@ -50,10 +51,26 @@ def activation_heatmap(feature_map: torch.Tensor, size: tuple[int, int]) -> np.n
     return ((energy - low) / (high - low).clamp_min(1e-8)).cpu().numpy().astype(np.float32)
 
 
+ENGINES = ("auto", "torch", "onnx")
+
+
 class Encoder:
-    def __init__(self, model: nn.Module, info: WeightsInfo, device: str | torch.device | None = None) -> None:
+    """A weights file made ready to encode: PyTorch (the reference; GPUs; the overlays) or, on the CPU,
+    ONNX Runtime over a graph exported from the same model (``engine="auto"`` prefers it there)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        info: WeightsInfo,
+        device: str | torch.device | None = None,
+        engine: str = "auto",
+        source: str | Path | None = None,
+    ) -> None:
         self.device = device if isinstance(device, torch.device) else select_device(device)
         self.info = info
+        self._onnx = None
+        self.engine, self.engine_note = "torch", ""
+        self._choose_engine(model.eval().cpu(), engine, source)
         self.model = model.eval().to(self.device)
         # channels_last: faster convolutions on CUDA, and on x86 CPUs too (oneDNN; about 1.3x here).
         self.channels_last = self.device.type in ("cuda", "cpu")
@@ -62,9 +79,41 @@ class Encoder:
         self.preprocessing = info.preprocessing
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device | None = None) -> Encoder:
+    def load(cls, path: str | Path, device: str | torch.device | None = None, engine: str = "auto") -> Encoder:
         model, info = load_weights(path)
-        return cls(model, info, device)
+        return cls(model, info, device, engine, source=path)
+
+    def _choose_engine(self, model: nn.Module, engine: str, source: str | Path | None) -> None:
+        from . import onnx_engine
+
+        if engine not in ENGINES:
+            raise BadArgumentError(f"engine must be one of {ENGINES}, not {engine!r}")
+        if engine == "torch":
+            return
+        if self.device.type != "cpu":
+            if engine == "onnx":
+                raise BadArgumentError(f"the onnx engine runs on the CPU, not {self.device}", hint="add --device cpu")
+            self.engine_note = f"on {self.device}"
+            return
+        version = onnx_engine.onnxruntime_version()
+        if version is None:
+            if engine == "onnx":
+                raise MissingDependencyError("onnxruntime", "the onnx engine", "onnxruntime onnx", "use --engine torch")
+            self.engine_note = "ONNX Runtime is not installed"
+            return
+        try:
+            self._onnx = onnx_engine.load_or_export(model, self.info.fingerprint, self.info.config.image_size, source)
+        except Exception as exc:  # noqa: BLE001 - an export can fail in many ways; PyTorch, the reference, still runs
+            if engine == "onnx":
+                raise BadFileError(f"could not be run by ONNX Runtime ({exc})", hint="use --engine torch") from None
+            self.engine_note = f"the ONNX export failed ({exc.__class__.__name__}: {str(exc)[:120]})"
+            return
+        self.engine, self.engine_note = "onnx", f"ONNX Runtime {version}, verified against PyTorch"
+
+    def describe_engine(self) -> str:
+        """Which engine encodes, in words (the CLI prints it; benchmarks record it)."""
+        name = "ONNX Runtime" if self.engine == "onnx" else "PyTorch"
+        return f"{name} ({self.engine_note})" if self.engine_note else name
 
     @property
     def code_bits(self) -> int:
@@ -95,7 +144,10 @@ class Encoder:
     @torch.inference_mode()
     def encode_batch(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Normalised pixels (N, 3, H, W) to ``(packed codes (N, q/8) uint8, tanh outputs (N, q) float32)``."""
-        u = self.model(self._prepare(batch)).u.float().cpu().numpy()
+        if self._onnx is not None:
+            u = self._onnx.run(batch.numpy())
+        else:
+            u = self.model(self._prepare(batch)).u.float().cpu().numpy()
         return pack_codes(u), u
 
     def encode_images(self, images: list[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
@@ -103,7 +155,8 @@ class Encoder:
 
     @torch.inference_mode()
     def explain(self, image: Image.Image) -> Explanation:
-        """One forward pass giving the code and the low-layer maps behind it (no second pass)."""
+        """One forward pass giving the code and the low-layer maps behind it (no second pass). Always
+        PyTorch: the maps are intermediate tensors the exported graph does not return."""
         batch = self._prepare(self.to_tensor(image)[None])
         out = self.model(batch, return_maps=True)
         size = tuple(batch.shape[-2:])

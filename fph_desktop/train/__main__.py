@@ -1,4 +1,5 @@
 """``torchrun --nproc_per_node=N -m fph_desktop.train --data ...``: the train subcommand, one process per rank."""
+
 import sys
 
 from ..cli import main

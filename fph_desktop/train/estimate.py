@@ -1,12 +1,13 @@
 """How long a training run will take here, measured rather than guessed: a few timed steps of the
 same model on this device, scaled by the run's image and step counts. Random weights, since timing
 does not depend on them and a missing ImageNet download must not stop an estimate."""
+
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -73,8 +74,12 @@ def _timed(fn, sync=lambda: None, repeats: int = 2) -> float:
 
 
 def estimate_training(
-    config: TrainConfig, train_images: int, test_images: int, classes: int | None = None,
-    sample_photos: Sequence[str | Path] = (), probe_batch: int = 8,
+    config: TrainConfig,
+    train_images: int,
+    test_images: int,
+    classes: int | None = None,
+    sample_photos: Sequence[str | Path] = (),
+    probe_batch: int = 8,
 ) -> Estimate:
     """The backbone is timed on ``probe_batch`` images; the heads' training step and encoding on the
     run's own batch size (the pooled statistics repeated), since small batches are slower per image; and
@@ -87,7 +92,9 @@ def estimate_training(
     epochs = config.epochs_for(mode)
     fit_images = max(1, round(train_images * (1 - config.val_fraction)))
     batch = min(config.classes_per_batch_for(mode), classes or config.classes_per_batch_for(mode)) * config.images_per_class
-    steps = config.steps_per_epoch_for(mode, fit_images, classes or config.classes_per_batch_for(mode)) or max(1, fit_images // batch)
+    steps = config.steps_per_epoch_for(mode, fit_images, classes or config.classes_per_batch_for(mode)) or max(
+        1, fit_images // batch
+    )
 
     torch.manual_seed(0)
     model = build_model(config.model, backbone_weights=None).to(device)

@@ -4,6 +4,7 @@ Each run folder holds ``run.json`` beside its checkpoints: the training config, 
 how far it got and whether it finished. A run that is not finished and has a checkpoint is
 *interrupted*: a cancel, a closed window, a crash or a killed process all leave one.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,12 @@ class RunRecord:
 
 def write_record(run_dir: Path, config: TrainConfig, output: Path, epoch: int, epochs: int, state: str) -> None:
     data = {
-        "config": config.to_dict(), "output": str(output), "epoch": epoch, "epochs": epochs,
-        "state": state, "updated": time.time(),
+        "config": config.to_dict(),
+        "output": str(output),
+        "epoch": epoch,
+        "epochs": epochs,
+        "state": state,
+        "updated": time.time(),
     }
     with atomic_write(Path(run_dir) / RUN_FILE) as handle:
         handle.write(json.dumps(data, indent=1).encode())
@@ -61,8 +66,13 @@ def read_record(run_dir: Path) -> RunRecord | None:
     try:
         data = json.loads((Path(run_dir) / RUN_FILE).read_text())
         return RunRecord(
-            Path(run_dir), TrainConfig.from_dict(data["config"]), Path(data["output"]), int(data["epoch"]),
-            int(data["epochs"]), str(data["state"]), float(data["updated"]),
+            Path(run_dir),
+            TrainConfig.from_dict(data["config"]),
+            Path(data["output"]),
+            int(data["epoch"]),
+            int(data["epochs"]),
+            str(data["state"]),
+            float(data["updated"]),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

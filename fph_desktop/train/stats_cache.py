@@ -9,12 +9,13 @@ preprocessing, the statistics' spec, the views and the files (path, size, mtime)
 interrupted resumes where it stopped. Stored as fp16 memory-mapped arrays, read whole into memory to
 train (a few hundred MB for CUB-200's 6,000 photos at 6 views).
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -31,7 +32,9 @@ from ..progress import Progress, silent
 CACHE_VERSION = 1  # bump when the views or the statistics change meaning
 
 
-def _cache_key(backbone: Backbone, preprocessing: Preprocessing, spec: dict, paths: Sequence[Path], views: Sequence[int], seed: int) -> str:
+def _cache_key(
+    backbone: Backbone, preprocessing: Preprocessing, spec: dict, paths: Sequence[Path], views: Sequence[int], seed: int
+) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps([CACHE_VERSION, backbone.name, preprocessing.to_dict(), spec, list(views), seed]).encode())
     for name, tensor in sorted(backbone.state_dict().items()):
@@ -52,7 +55,9 @@ class ViewStatsCache:
         self.offsets = np.concatenate([[0], np.cumsum(self.views)[:-1]]).astype(np.int64)
         rows = int(self.views.sum())
         self.tensors = {
-            key: torch.from_numpy(np.array(np.memmap(directory / f"{_file_name(key)}.f16", dtype=np.float16, mode="r", shape=(rows, *shape))))
+            key: torch.from_numpy(
+                np.array(np.memmap(directory / f"{_file_name(key)}.f16", dtype=np.float16, mode="r", shape=(rows, *shape)))
+            )
             for key, shape in shapes.items()
         }
 
@@ -74,7 +79,7 @@ class ViewStatsCache:
         batch_size: int = 32,
         workers: int = 2,
         seed: int = 0,
-    ) -> "ViewStatsCache":
+    ) -> ViewStatsCache:
         progress = progress or silent()
         paths = [Path(p) for p in paths]
         spec = statistics_spec(config)
@@ -89,7 +94,9 @@ class ViewStatsCache:
             backbone = backbone.to(memory_format=torch.channels_last)
         if meta is None:
             with torch.inference_mode():
-                probe = pooled_statistics(config, backbone(torch.zeros(1, 3, preprocessing.crop, preprocessing.crop, device=device)))
+                probe = pooled_statistics(
+                    config, backbone(torch.zeros(1, 3, preprocessing.crop, preprocessing.crop, device=device))
+                )
             meta = {"rows": len(rows), "done": 0, "shapes": {k: list(v.shape[1:]) for k, v in probe.items()}}
             for key, shape in meta["shapes"].items():
                 np.memmap(directory / f"{_file_name(key)}.f16", dtype=np.float16, mode="w+", shape=(len(rows), *shape)).flush()
@@ -122,7 +129,9 @@ class ViewStatsCache:
                     progress.check()
         return cls(directory, shapes, views)
 
-    def rows_of(self, photos: Sequence[int], view: str | np.ndarray = "centre", rng: np.random.Generator | None = None) -> np.ndarray:
+    def rows_of(
+        self, photos: Sequence[int], view: str | np.ndarray = "centre", rng: np.random.Generator | None = None
+    ) -> np.ndarray:
         """Row indices of ``photos``: their centre crops, or (``view="random"``) one of each
         photo's views drawn uniformly with ``rng``."""
         photos = np.asarray(photos, dtype=np.int64)

@@ -1,7 +1,9 @@
-"""Training FPH: fast CPU mode (frozen backbone, cached pooled statistics of several views of each photo) or full fine-tuning (GPU, mixed
-precision, channels_last, DistributedDataParallel under torchrun). Checkpoints every epoch, resumes
-after a crash or a cancel, and keeps the checkpoint that scores best on a validation split carved
-out of train: the test split is touched once, at the end, to report."""
+"""Training FPH: fast CPU mode (frozen backbone, cached pooled statistics of several views of each
+photo) or full fine-tuning (GPU, mixed precision, channels_last, DistributedDataParallel under
+torchrun). Checkpoints every epoch, resumes after a crash or a cancel, and keeps the checkpoint that
+scores best on a validation split carved out of train: the test split is touched once, at the end,
+to report."""
+
 from __future__ import annotations
 
 import functools
@@ -21,23 +23,23 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..errors import StorageError, UserError, storage_error
 from .. import paths
 from ..data.layouts import LabelledDataset, load_labelled_folder, split_validation
 from ..data.photos import PhotoDataset
 from ..data.sampler import PKBatchSampler
 from ..device import describe_device, select_device
-from ..fileio import atomic_write
+from ..errors import StorageError, UserError, storage_error
 from ..evaluation.evaluate import encode_paths, metrics_for_codes
 from ..evaluation.metrics import hamming_distance_matrix, mean_average_precision
+from ..fileio import atomic_write
 from ..model import build_model
 from ..model.encoder import pack_codes
 from ..model.weights import WeightsInfo, model_preprocessing, save_weights
 from ..progress import Progress, silent
 from .config import TrainConfig
-from .stats_cache import ViewStatsCache
 from .losses import HashLoss
 from .runs import RUN_FILE, read_record, runs_dir, write_record
+from .stats_cache import ViewStatsCache
 
 CHECKPOINT_FORMAT = "fph-desktop-checkpoint"
 
@@ -74,7 +76,8 @@ def check_trainable(dataset: LabelledDataset) -> None:
     thin = [f"{name} ({n})" for name, n in counts.items() if 0 < n < 2]
     if thin:
         raise TrainingError(
-            f"{dataset.root}: too few training images in {', '.join(thin[:5])}; each class needs at least 2 (10 or more work better)"
+            f"{dataset.root}: too few training images in {', '.join(thin[:5])}; "
+            "each class needs at least 2 (10 or more work better)"
         )
 
 
@@ -273,8 +276,17 @@ def _set_up(config: TrainConfig, output: Path, run_dir, progress: Progress, data
 
         def build_cache(report: Progress) -> ViewStatsCache:
             return ViewStatsCache.build(
-                model.backbone, preprocessing, config.model, all_paths, views, paths.cache_dir() / "stats",
-                device, report, config.batch_size_eval, config.workers, config.seed,
+                model.backbone,
+                preprocessing,
+                config.model,
+                all_paths,
+                views,
+                paths.cache_dir() / "stats",
+                device,
+                report,
+                config.batch_size_eval,
+                config.workers,
+                config.seed,
             )
 
         if world.main:
@@ -288,15 +300,21 @@ def _set_up(config: TrainConfig, output: Path, run_dir, progress: Progress, data
         model.to(memory_format=torch.channels_last)
 
     sampler = PKBatchSampler(
-        labels[fit_idx].tolist(), config.classes_per_batch_for(mode), config.images_per_class,
+        labels[fit_idx].tolist(),
+        config.classes_per_batch_for(mode),
+        config.images_per_class,
         config.steps_per_epoch_for(mode, len(fit_idx), len(set(labels[fit_idx].tolist())), world.world),
-        config.seed, world.rank, world.world,
+        config.seed,
+        world.rank,
+        world.world,
     )
     if mode == "full":
         fit_paths = [train_items[i].path for i in fit_idx]
         loader = DataLoader(
             PhotoDataset(fit_paths, labels[fit_idx].tolist(), preprocessing, augment=True),
-            batch_sampler=sampler, num_workers=config.workers, pin_memory=device.type == "cuda",
+            batch_sampler=sampler,
+            num_workers=config.workers,
+            pin_memory=device.type == "cuda",
             persistent_workers=config.workers > 0,
         )
 
@@ -318,12 +336,32 @@ def _set_up(config: TrainConfig, output: Path, run_dir, progress: Progress, data
     if world.world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     return _Run(
-        config=config, output=output, run_dir=Path(run_dir) if run_dir else default_run_dir(config), world=world,
-        device=device, mode=mode, dataset=dataset, train_items=train_items, test_items=test_items, fit_idx=fit_idx,
-        val_idx=val_idx, labels=labels, model=model, net=net, loss_fn=loss_fn, epochs=epochs, sampler=sampler,
-        optimizer=optimizer, optimizer_name=optimizer_name, lr=lr, scheduler=scheduler,
-        scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16), amp_context=amp_context,
-        cache=cache, loader=loader, started=started,
+        config=config,
+        output=output,
+        run_dir=Path(run_dir) if run_dir else default_run_dir(config),
+        world=world,
+        device=device,
+        mode=mode,
+        dataset=dataset,
+        train_items=train_items,
+        test_items=test_items,
+        fit_idx=fit_idx,
+        val_idx=val_idx,
+        labels=labels,
+        model=model,
+        net=net,
+        loss_fn=loss_fn,
+        epochs=epochs,
+        sampler=sampler,
+        optimizer=optimizer,
+        optimizer_name=optimizer_name,
+        lr=lr,
+        scheduler=scheduler,
+        scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16),
+        amp_context=amp_context,
+        cache=cache,
+        loader=loader,
+        started=started,
     )
 
 
@@ -339,12 +377,18 @@ def _optimizer(model: nn.Module, loss_fn: HashLoss, name: str, lr: float, config
     layers, biases and the loss's proxies (decay would only shrink what normalisation undoes)."""
     backbone_ids = {id(p) for p in model.backbone.parameters()}
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad] + [(f"loss.{n}", p) for n, p in loss_fn.named_parameters()]
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad] + [
+        (f"loss.{n}", p) for n, p in loss_fn.named_parameters()
+    ]
     for name_, p in named:
         decay = p.ndim > 1 and not name_.startswith("loss.")
         groups.setdefault((id(p) in backbone_ids, decay), []).append(p)
     param_groups = [
-        {"params": params, "lr": lr * (config.backbone_lr_ratio if backbone else 1.0), "weight_decay": config.weight_decay if decay else 0.0}
+        {
+            "params": params,
+            "lr": lr * (config.backbone_lr_ratio if backbone else 1.0),
+            "weight_decay": config.weight_decay if decay else 0.0,
+        }
         for (backbone, decay), params in sorted(groups.items())
     ]
     if name == "sgd":
@@ -359,11 +403,11 @@ def _resume(run: _Run, progress: Progress, resume: bool) -> None:
     if resume and run.last_path.is_file() and not (previous is not None and previous.state == "finished"):
         ckpt = torch.load(run.last_path, map_location="cpu", weights_only=True)
         if ckpt.get("format") != CHECKPOINT_FORMAT or ckpt.get("train_identity") != identity:
-            raise TrainingError(f"{run.run_dir}: holds a checkpoint of a different run; choose another run folder or start afresh")
-        if ckpt.get("classes", run.dataset.classes) != run.dataset.classes:
             raise TrainingError(
-                f"the classes in {config.data} changed since this run stopped; it cannot go on, start a new run"
+                f"{run.run_dir}: holds a checkpoint of a different run; choose another run folder or start afresh"
             )
+        if ckpt.get("classes", run.dataset.classes) != run.dataset.classes:
+            raise TrainingError(f"the classes in {config.data} changed since this run stopped; it cannot go on, start a new run")
         run.model.load_state_dict(ckpt["model"])
         run.loss_fn.load_state_dict(ckpt["loss_fn"])
         run.optimizer.load_state_dict(ckpt["optimizer"])
@@ -422,10 +466,16 @@ def _train_one_epoch(run: _Run, epoch: int, progress: Progress) -> dict:
             progress.partial({"kind": "step", "step": step, "steps": total_steps, "epoch": epoch + 1, "loss": losses[-1]})
         progress.check()
     return {
-        "kind": "epoch", "step": step, "epoch": epoch + 1, "epochs": run.epochs,
-        "loss": float(np.mean(losses)) if losses else float("nan"), "val_map": float("nan"),
-        "train_seconds": round(time.monotonic() - started, 3), "images": len(losses) * run.sampler.p * run.sampler.k,
-        "lr": run.optimizer.param_groups[0]["lr"], "_started": started,
+        "kind": "epoch",
+        "step": step,
+        "epoch": epoch + 1,
+        "epochs": run.epochs,
+        "loss": float(np.mean(losses)) if losses else float("nan"),
+        "val_map": float("nan"),
+        "train_seconds": round(time.monotonic() - started, 3),
+        "images": len(losses) * run.sampler.p * run.sampler.k,
+        "lr": run.optimizer.param_groups[0]["lr"],
+        "_started": started,
     }
 
 
@@ -444,8 +494,12 @@ def _encode(run: _Run, indices: list[int], items) -> np.ndarray:
         model.train(was_training)
         return torch.cat(outs).numpy() if outs else np.zeros((0, run.config.model.code_bits), np.float32)
     return encode_paths(
-        model, model_preprocessing(model), [items[j].path for j in indices], run.device,
-        run.config.batch_size_eval, run.config.workers,
+        model,
+        model_preprocessing(model),
+        [items[j].path for j in indices],
+        run.device,
+        run.config.batch_size_eval,
+        run.config.workers,
     )
 
 
@@ -469,11 +523,17 @@ def _end_epoch(run: _Run, record: dict, progress: Progress) -> None:
     if run.world.main:
         _atomic_save(
             {
-                "format": CHECKPOINT_FORMAT, "train_identity": json.dumps(run.config.identity(), sort_keys=True),
-                "epoch": record["epoch"], "classes": run.dataset.classes, "model": run.model.state_dict(),
-                "loss_fn": run.loss_fn.state_dict(), "optimizer": run.optimizer.state_dict(),
-                "scheduler": run.scheduler.state_dict(), "history": json.dumps(run.history),
-                "best_map": run.best_map, "best_epoch": run.best_epoch,
+                "format": CHECKPOINT_FORMAT,
+                "train_identity": json.dumps(run.config.identity(), sort_keys=True),
+                "epoch": record["epoch"],
+                "classes": run.dataset.classes,
+                "model": run.model.state_dict(),
+                "loss_fn": run.loss_fn.state_dict(),
+                "optimizer": run.optimizer.state_dict(),
+                "scheduler": run.scheduler.state_dict(),
+                "history": json.dumps(run.history),
+                "best_map": run.best_map,
+                "best_epoch": run.best_epoch,
             },
             run.last_path,
         )
@@ -500,13 +560,26 @@ def _finish(run: _Run, progress: Progress) -> TrainResult:
         db_u = _encode(run, list(range(len(run.train_items))), run.train_items)
         test_metrics = metrics_for_codes(test_u, [i.label for i in run.test_items], db_u, run.labels.tolist(), ks=(10, 100))
     summary = {
-        "data": str(run.dataset.root), "layout": run.dataset.layout, "classes": len(run.dataset.classes),
-        "train_images": len(run.fit_idx), "validation_images": len(run.val_idx), "test_images": len(run.test_items),
-        "skipped_images": len(run.dataset.skipped), "mode": run.mode, "device": describe_device(run.device),
-        "epochs": run.epochs, "best_epoch": run.best_epoch, "best_val_map": run.best_map if run.val_idx else None,
-        "test_map_all": test_metrics.get("map_all"), "loss": config.loss, "optimizer": run.optimizer_name, "lr": run.lr,
-        "seconds": round(time.monotonic() - run.started, 1), "world_size": world.world,
-        "rank_parameter_digests": digests, "train_config": config.to_dict(),
+        "data": str(run.dataset.root),
+        "layout": run.dataset.layout,
+        "classes": len(run.dataset.classes),
+        "train_images": len(run.fit_idx),
+        "validation_images": len(run.val_idx),
+        "test_images": len(run.test_items),
+        "skipped_images": len(run.dataset.skipped),
+        "mode": run.mode,
+        "device": describe_device(run.device),
+        "epochs": run.epochs,
+        "best_epoch": run.best_epoch,
+        "best_val_map": run.best_map if run.val_idx else None,
+        "test_map_all": test_metrics.get("map_all"),
+        "loss": config.loss,
+        "optimizer": run.optimizer_name,
+        "lr": run.lr,
+        "seconds": round(time.monotonic() - run.started, 1),
+        "world_size": world.world,
+        "rank_parameter_digests": digests,
+        "train_config": config.to_dict(),
     }
     info = None
     if world.main:
@@ -516,11 +589,19 @@ def _finish(run: _Run, progress: Progress) -> TrainResult:
             info = save_weights(run.output, model, run.dataset.classes, summary)
         except StorageError as exc:
             # The same error, with what survives: the finished run, which a rerun only saves.
-            raise type(exc)(exc.message, exc.path, f"{exc.hint.split(';')[0]}, then run the same command again: "
-                            "the trained model is kept in the run folder and only needs saving") from None
+            raise type(exc)(
+                exc.message,
+                exc.path,
+                f"{exc.hint.split(';')[0]}, then run the same command again: "
+                "the trained model is kept in the run folder and only needs saving",
+            ) from None
         except OSError as exc:
-            error = storage_error(exc, run.output, "saving the model", kept="run the same command again: the trained "
-                                  "model is kept in the run folder and only needs saving")
+            error = storage_error(
+                exc,
+                run.output,
+                "saving the model",
+                kept="run the same command again: the trained model is kept in the run folder and only needs saving",
+            )
             if error is None:
                 raise
             raise error from None
