@@ -76,3 +76,20 @@ def test_the_index_does_not_depend_on_the_engine(app_dirs, tmp_path, tiny_model_
     query = folder / "album0" / "img_003.jpg"
     [from_onnx], [from_torch] = by_onnx.search_images([query], k=8), by_torch.search_images([query], k=8)
     assert [r.relpath for r in from_onnx.results] == [r.relpath for r in from_torch.results]
+
+
+@pytest.mark.parametrize("kind", ["full FPH", "horizontal only", "ITQ"])
+def test_every_model_kind_exports_and_agrees_behind_efficientnet_lite(kind, tmp_path):
+    """Lite0's input-dependent padding hid the map sizes from the exporter's adaptive pooling."""
+    from fph_desktop.model import FPHConfig, build_model
+    from fph_desktop.model.weights import save_weights
+
+    settings = {"full FPH": {"use_horizontal": True}, "horizontal only": {"use_horizontal": True, "use_vertical": False},
+                "ITQ": {"method": "itq"}}[kind]  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model(FPHConfig(backbone="efficientnet_lite0", code_bits=16, image_size=64, **settings), None)
+    save_weights(tmp_path / "m.fph", model)
+    batch = torch.randn(3, 3, 64, 64)
+    by_onnx = Encoder.load(tmp_path / "m.fph", "cpu", engine="onnx")
+    by_torch = Encoder.load(tmp_path / "m.fph", "cpu", engine="torch")
+    np.testing.assert_allclose(by_onnx.encode_batch(batch)[1], by_torch.encode_batch(batch)[1], atol=1e-4)

@@ -41,6 +41,16 @@ def resample_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
+def bin_means(x: torch.Tensor, bins: int) -> torch.Tensor:
+    """``adaptive_avg_pool2d(x, bins)``; as a plain average pool when the bins tile the map exactly
+    (the same numbers): that form also exports to ONNX, whose exporter cannot size adaptive pooling
+    behind a backbone with input-dependent padding (sizes are plain ints: constants in a trace)."""
+    height, width = int(x.shape[-2]), int(x.shape[-1])
+    if height % bins == 0 and width % bins == 0:
+        return F.avg_pool2d(x, (height // bins, width // bins))
+    return F.adaptive_avg_pool2d(x, bins)
+
+
 def conv_then_global_mean(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     """``conv(x).mean((2, 3))`` for a stride-1 conv with "same" padding, computed exactly without
     the full-resolution output.
@@ -131,11 +141,11 @@ class StructuredPooling(nn.Module):
         self.cells = sum(b * b for b in self.bins)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([F.adaptive_avg_pool2d(x, b).flatten(1) for b in self.bins], dim=1)
+        return torch.cat([bin_means(x, b).flatten(1) for b in self.bins], dim=1)
 
     def bin_means(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> (N, C, cells, 1): the bins' means, the layout :meth:`forward` flattens."""
-        return torch.cat([F.adaptive_avg_pool2d(x, b).flatten(2) for b in self.bins], dim=2).unsqueeze(-1)
+        return torch.cat([bin_means(x, b).flatten(2) for b in self.bins], dim=2).unsqueeze(-1)
 
 
 class HorizontalPyramid(nn.Module):
