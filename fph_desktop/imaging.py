@@ -91,9 +91,11 @@ def open_image(path: str | Path, min_side: int | None = None, data: bytes | None
     except PermissionError:
         raise ImageError(path, "permission denied") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(path, "image too large (over Pillow's decompression-bomb limit); skipped for safety") from None
+        raise ImageError(
+            path, f"image too large (over {(Image.MAX_IMAGE_PIXELS or 0) // 1_000_000} million pixels); skipped for safety"
+        ) from None
     except UnidentifiedImageError:
-        raise ImageError(path, "not an image, or a format Pillow cannot read") from None
+        raise ImageError(path, "not an image, or a format fph-desktop cannot read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(path, f"truncated or corrupt image ({exc})") from None
 

@@ -175,7 +175,9 @@ def wizard_shots(app, args) -> int:
     wizard.resize(900, 700)
     wizard.show()
     failures = []
-    wizard.runner.failed.connect(lambda _, kind, message: failures.append(f"{kind}: {message}"))
+    wizard.runner.submitted.connect(
+        lambda job: job.failed.connect(lambda message, kind=job.kind: failures.append(f"{kind}: {message}"))
+    )
     page = wizard.data_page
     page.folder_edit.setText(str(args.data))
     page.inspect(str(args.data))
@@ -197,7 +199,11 @@ def wizard_shots(app, args) -> int:
     print(f"estimate: {model.estimate_label.text()}")
 
     epochs = []
-    wizard.runner.partial.connect(lambda _, record: epochs.append(record) if record["kind"] == "epoch" else None)
+    wizard.runner.submitted.connect(
+        lambda job: job.partial.connect(
+            lambda record: epochs.append(record) if isinstance(record, dict) and record.get("kind") == "epoch" else None
+        )
+    )
     started = time.monotonic()
     wizard.next()
     total = model.epochs.value()

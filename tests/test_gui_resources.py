@@ -1,5 +1,6 @@
 """Icons and stylesheet are found from the checkout, every icon the GUI names exists and renders,
 and both themes fill every colour token of the stylesheet."""
+
 from __future__ import annotations
 
 import re
@@ -50,3 +51,37 @@ def test_qt_calls_keep_pythons_reference_to_none(qapp):
         painter.drawLine(QPointF(0, 0), QPointF(1, 1))
     painter.end()
     assert sys.getrefcount(None) - before > -50  # other code may take or drop a few; 6.12.0 dropped 400
+
+
+def _luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_the_progress_text_is_readable_on_the_fill_and_off_it(qapp, dark):
+    """The percentage is drawn in the text colour across the whole bar: it must read on the fill
+    (once dark text on the dark-teal accent) as well as on the empty part (WCAG AA, 4.5:1)."""
+    colours = resources.theme(dark)
+    sheet = resources.stylesheet(dark)
+    assert f"QProgressBar::chunk {{ background: {colours['progress']};" in sheet
+    assert _contrast(colours["text"], colours["progress"]) >= 4.5
+    assert _contrast(colours["text"], colours["base"]) >= 4.5
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_the_stylesheet_images_exist_in_the_theme_colour(qapp, dark):
+    """Qt draws no spin-box or combo-box arrows once their frame is styled: the stylesheet names
+    themed arrow images, which must exist and carry the theme's icon colour."""
+    sheet = resources.stylesheet(dark)
+    images = re.findall(r"url\(([^)]+)\)", sheet)
+    assert len(images) >= 3 and not any(i.startswith("icon:") for i in images)
+    for image in images:
+        text = Path(image).read_text()
+        assert resources.theme(dark)["icon"] in text and "#ICON" not in text, image

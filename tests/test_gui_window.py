@@ -1,5 +1,6 @@
 """The desktop app driven for real: the main window, its worker threads, real drops, a real index
 of a small real photo folder (with a corrupt file), searches and the comparison view."""
+
 from __future__ import annotations
 
 import json
@@ -7,18 +8,19 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl  # noqa: E402
+from conftest import make_tiny_birds  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
-
-from conftest import make_tiny_birds  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 WAIT_MS = 60_000
@@ -69,7 +71,9 @@ def _drop(widget, paths):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     pos = QPointF(widget.rect().center())
-    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(widget, enter)
     assert enter.isAccepted(), "the drop area refused a drag of local files"
     drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
@@ -78,8 +82,12 @@ def _drop(widget, paths):
 
 def test_importing_the_app_and_showing_the_window_does_not_load_torch(tmp_path):
     probe = tmp_path / "probe.json"
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", FPH_DESKTOP_LAUNCH_PROBE=str(probe),
-               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        FPH_DESKTOP_LAUNCH_PROBE=str(probe),
+        PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
     code = "import sys, fph_desktop.gui.app as app; assert 'torch' not in sys.modules, 'imported torch'; sys.exit(app.run_app())"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -119,14 +127,16 @@ def test_index_shows_the_folder_and_lists_the_corrupt_file_as_skipped(qtbot, win
     state = _index(qtbot, window, photo_folder)
     assert state.photos == 27 and state.skipped == 1 and state.complete
     label = window.index_label.text()
-    assert "photos" in label and "16 bits" in label and 'href="skipped"' in label and "1 skipped" in label
-    with qtbot.waitSignal(window.lookups.finished, timeout=WAIT_MS):
-        window.index_label.linkActivated.emit("skipped")
+    assert "27 photos" in label and 'href="skipped"' in label and "1 skipped" in label
+    assert "bits" not in label and "16 bits" in window.index_label.toolTip()  # the code length is a detail
+    window.index_label.linkActivated.emit("skipped")
     from fph_desktop.gui.main_window import SkippedDialog
 
     qtbot.waitUntil(lambda: any(isinstance(w, SkippedDialog) and w.isVisible() for w in window.findChildren(SkippedDialog)))
     dialog = next(w for w in window.findChildren(SkippedDialog) if w.isVisible())
-    rows = [(dialog.tree.topLevelItem(i).text(0), dialog.tree.topLevelItem(i).text(1)) for i in range(dialog.tree.topLevelItemCount())]
+    rows = [
+        (dialog.tree.topLevelItem(i).text(0), dialog.tree.topLevelItem(i).text(1)) for i in range(dialog.tree.topLevelItemCount())
+    ]
     assert len(rows) == 1 and rows[0][0] == "broken.jpg" and rows[0][1]
     dialog.close()
     assert str(photo_folder) in window.settings.recent_folders
@@ -169,6 +179,9 @@ def test_selecting_a_result_shows_both_photos_with_the_activation_overlay(qtbot,
     view = window.comparison
     assert view.query_view.has_overlay() and view.match_view.has_overlay()
     assert f"of {comparison.code_bits} bits differ" in view.bits_label.text()
+    # The test model is vertical-only (the wizard's default variant): the maps are shown, and the view
+    # says plainly that its code is not made from them.
+    assert not comparison.maps_feed_code and "not from these layers" in view.map_note.text()
     view.opacity.setValue(0)
     plain = view.query_view.grab().toImage()
     view.opacity.setValue(100)
@@ -205,19 +218,50 @@ def test_pasting_an_image_from_the_clipboard_searches_with_it(qtbot, window, pho
     assert outcome.queries[0].hits
 
 
-def test_cancel_mid_index_keeps_a_usable_index_that_resumes(qtbot, window, photo_folder):
+def _after_each_batch(monkeypatch, act):
+    """Run ``act(progress)`` in the worker thread right after each committed batch of the window's
+    index jobs, so what a test does mid-index happens at a known point however fast this machine is."""
+    from fph_desktop.gui import tasks
     from fph_desktop.index.indexer import BatchCommitted
 
-    # Cancel right after the first committed batch, from the worker thread itself (direct
-    # connection), so the point of the cancel does not depend on how fast this machine is.
-    def cancel_after_first_batch(job_id, partial):
-        if isinstance(partial, BatchCommitted):
-            window.jobs.cancel(kind="index")
+    index_folder = tasks.index_folder
 
-    window.jobs._executor.partial.connect(cancel_after_first_batch, Qt.ConnectionType.DirectConnection)
+    def observed(progress, *args, **kwargs):
+        report = progress.partial
+
+        def partial(result):
+            report(result)
+            if isinstance(result, BatchCommitted):
+                act(progress)
+
+        progress.partial = partial
+        return index_folder(progress, *args, **kwargs)
+
+    monkeypatch.setattr(tasks, "index_folder", observed)
+
+
+class IndexGate:
+    """Holds the window's index job after its first committed batch until released."""
+
+    def __init__(self, monkeypatch):
+        self.reached, self._go = threading.Event(), threading.Event()
+        _after_each_batch(monkeypatch, self._hold)
+
+    def _hold(self, progress):
+        if not self.reached.is_set():
+            self.reached.set()
+            self._go.wait(60)
+
+    def release(self):
+        self._go.set()
+
+
+def test_cancel_mid_index_keeps_a_usable_index_that_resumes(qtbot, window, photo_folder, monkeypatch):
+    # Cancel right after the first committed batch, from the worker thread itself.
+    _after_each_batch(monkeypatch, lambda progress: progress.cancel())
     with qtbot.waitSignal(window.jobCancelled, timeout=WAIT_MS):
         window.index_folder(str(photo_folder), batch_size=2)
-    window.jobs._executor.partial.disconnect(cancel_after_first_batch)
+    monkeypatch.undo()
     state = window.index_state
     assert state is not None and not state.complete
     assert 0 < state.photos < 27
@@ -231,17 +275,16 @@ def test_cancel_mid_index_keeps_a_usable_index_that_resumes(qtbot, window, photo
     assert state.photos == 27 and state.skipped == 1 and state.complete
 
 
-def test_closing_the_window_while_indexing_stops_the_threads_and_keeps_the_index(qtbot, tiny_model_file, photo_folder):
+def test_closing_the_window_while_indexing_stops_the_threads_and_keeps_the_index(
+    qtbot, tiny_model_file, photo_folder, monkeypatch
+):
     from fph_desktop.index import Library
-    from fph_desktop.index.indexer import BatchCommitted
 
     window = _make_window(qtbot, tiny_model_file)
-    first_batch = []
-    window.jobs._executor.partial.connect(
-        lambda job_id, p: first_batch.append(p) if isinstance(p, BatchCommitted) else None, Qt.ConnectionType.DirectConnection
-    )
+    first_batch = threading.Event()
+    _after_each_batch(monkeypatch, lambda progress: first_batch.set())
     window.index_folder(str(photo_folder), batch_size=2)
-    qtbot.waitUntil(lambda: bool(first_batch), timeout=WAIT_MS)
+    assert first_batch.wait(WAIT_MS / 1000)
     window.close()
     assert window.jobs.thread.isFinished() and window.lookups.thread.isFinished()
     library = Library.open(photo_folder, tiny_model_file, create=False)
@@ -266,9 +309,12 @@ def test_event_loop_keeps_beating_while_indexing(qtbot, tiny_model_file, tmp_pat
         timer.stop()
         window.close()
     assert state.photos == 6 * 18
-    gaps = [b - a for a, b in zip(beats, beats[1:])]
+    gaps = [b - a for a, b in pairwise(beats)]
     worst = max(gaps)
-    print(f"\nheartbeat: {len(beats)} beats over {beats[-1] - beats[0]:.2f} s of indexing {state.photos} photos; max gap {worst * 1000:.0f} ms")
+    print(
+        f"\nheartbeat: {len(beats)} beats over {beats[-1] - beats[0]:.2f} s of indexing {state.photos} photos; "
+        f"max gap {worst * 1000:.0f} ms"
+    )
     assert len(beats) > 10
     assert worst < 0.2, f"the event loop stalled for {worst * 1000:.0f} ms"
 

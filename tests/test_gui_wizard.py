@@ -1,6 +1,7 @@
 """The training wizard driven for real, end to end on a tiny folder of real bird photos: its pages
 and their checks, a training run on the worker thread with the plot filling in, cancel and resume,
 closing mid-run and resuming when it opens again, and the finished model searching in the window."""
+
 from __future__ import annotations
 
 import shutil
@@ -13,7 +14,6 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QWizard  # noqa: E402
-
 from test_gui_window import WAIT_MS, _index, _make_window  # noqa: E402
 
 
@@ -28,7 +28,7 @@ def _next(wizard):
 
 def _choose_folder(qtbot, page, folder):
     page.folder_edit.setText(str(folder))
-    with qtbot.waitSignal(page.wiz.runner.finished, timeout=WAIT_MS, check_params_cb=lambda _, kind, __: kind == "inspect"):
+    with qtbot.waitSignal(page.inspected, timeout=WAIT_MS):
         qtbot.keyClick(page.folder_edit, Qt.Key.Key_Return)
 
 
@@ -83,7 +83,9 @@ def _tiny_model(page, epochs):
     page.epochs.setValue(epochs)
 
 
-def test_wizard_trains_with_cancel_and_resume_and_the_model_searches_in_the_window(qtbot, tmp_path, labelled, tiny_model_file, monkeypatch):
+def test_wizard_trains_with_cancel_and_resume_and_the_model_searches_in_the_window(
+    qtbot, tmp_path, labelled, tiny_model_file, monkeypatch
+):
     gate = EpochGate(monkeypatch)
     window = _make_window(qtbot, tiny_model_file)
     _index(qtbot, window, labelled)  # the folder the user already works in
@@ -143,9 +145,10 @@ def test_wizard_trains_with_cancel_and_resume_and_the_model_searches_in_the_wind
     assert wizard.currentId() == 2 and train.running and train.cancel_button.isVisible()
     assert not wizard.button(QWizard.WizardButton.BackButton).isEnabled()
     qtbot.waitUntil(lambda: gate.epochs == [1] and train.kept_epoch == 1, timeout=WAIT_MS)
-    with qtbot.waitSignal(wizard.runner.cancelled, timeout=WAIT_MS, check_params_cb=lambda _, kind: kind == "train"):
+    with qtbot.waitSignal(train.runEnded, timeout=WAIT_MS) as ended:
         _click(qtbot, train.cancel_button)
         gate.release()
+    assert ended.args == ["cancelled"]
     assert "stopped after epoch 1" in train.status.text() and train.resume_button.isVisible()
     assert train.discard_button.isVisible() and wizard.button(QWizard.WizardButton.BackButton).isEnabled()
     assert train.plot.loss_points and [p[2] for p in train.plot.map_points] == [1]
@@ -217,9 +220,11 @@ def test_a_full_disk_says_what_to_do_and_quitting_the_app_mid_run_keeps_the_chec
 
     monkeypatch.setattr(trainer, "save_weights", disk_full)
     train = wizard.train_page
-    with qtbot.waitSignal(wizard.runner.failed, timeout=WAIT_MS, check_params_cb=lambda _, kind, __: kind == "train"):
+    with qtbot.waitSignal(train.runEnded, timeout=WAIT_MS) as ended:
         _click(qtbot, _next(wizard))
-    assert train.message.isVisible() and "No space left on device; free some disk space and resume" in train.message.text()
+    assert ended.args == ["failed"]
+    message = train.message.text()
+    assert train.message.isVisible() and "disk is full" in message and "free some space" in message and "\n" not in message
     assert train.resume_button.isVisible() and not _next(wizard).isEnabled()
     monkeypatch.setattr(trainer, "save_weights", save_weights)  # space freed
     with qtbot.waitSignal(wizard.modelTrained, timeout=WAIT_MS) as trained:
@@ -269,3 +274,108 @@ json.dump({{"torch_loaded": loaded, "offer_checked": not wizard.data_page.resume
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=300)
     assert json.loads(probe.read_text()) == {"torch_loaded": False, "offer_checked": True}
+
+
+def _wizard(qtbot):
+    from fph_desktop.gui.app import create_app
+    from fph_desktop.gui.training_wizard import TrainingWizard
+
+    create_app()
+    wizard = TrainingWizard()
+    qtbot.addWidget(wizard)
+    wizard.show()
+    qtbot.waitExposed(wizard)
+    return wizard
+
+
+def test_the_data_folder_is_read_without_pressing_enter(qtbot, labelled):
+    wizard = _wizard(qtbot)
+    data = wizard.data_page
+    with qtbot.waitSignal(data.inspected, timeout=WAIT_MS) as inspected:
+        qtbot.keyClicks(data.folder_edit, str(labelled))  # typed (or pasted), no Enter
+    assert inspected.args[0].trainable and _next(wizard).isEnabled()
+    assert "3 classes" in data.layout_label.text()
+    wizard.shutdown()
+
+
+def test_the_code_length_holds_multiples_of_8_and_the_estimate_never_raises(qtbot, labelled, monkeypatch):
+    from fph_desktop.errors import ConfigError
+
+    wizard = _wizard(qtbot)
+    _choose_folder(qtbot, wizard.data_page, labelled)
+    _click(qtbot, _next(wizard))
+    model = wizard.model_page
+    qtbot.waitUntil(lambda: _next(wizard).isEnabled(), timeout=WAIT_MS)
+    seen = []
+    model.bits.valueChanged.connect(seen.append)
+    model.bits.setFocus()
+    model.bits.selectAll()
+    qtbot.keyClicks(model.bits, "50")
+    qtbot.keyClick(model.bits, Qt.Key.Key_Return)
+    assert model.bits.value() == 48 and all(v % 8 == 0 for v in seen)
+    model.bits.setValue(61)
+    assert model.bits.value() == 64
+    model.bits.stepBy(1)
+    assert model.bits.value() == 72
+
+    # Settings the model cannot have are said where the estimate goes; the timer's slot never raises.
+    def impossible():
+        raise ConfigError("code length must be 8..256 bits in multiples of 8, not 50")
+
+    monkeypatch.setattr(model, "config", impossible)
+    model._estimate_timer.timeout.emit()
+    assert "These settings cannot work" in model.estimate_label.text() and "not 50" in model.estimate_label.text()
+    assert not model.validatePage()
+    wizard.shutdown()
+
+
+def test_a_cancel_before_the_first_epoch_offers_a_fresh_start_not_a_resume(qtbot, labelled, monkeypatch):
+    """Nothing was checkpointed yet: the page must not promise a resume "from there" (it once said
+    "nothing to keep yet" and "Resume continues from there" together); the plot names no step count."""
+    import time
+
+    from fph_desktop.gui import training_tasks
+
+    running = threading.Event()
+
+    def before_the_first_epoch(progress, *args, **kwargs):
+        running.set()
+        while True:
+            progress.check()
+            time.sleep(0.01)
+
+    monkeypatch.setattr(training_tasks, "train_model", before_the_first_epoch)
+    wizard = _wizard(qtbot)
+    _choose_folder(qtbot, wizard.data_page, labelled)
+    _click(qtbot, _next(wizard))
+    qtbot.waitUntil(lambda: _next(wizard).isEnabled(), timeout=WAIT_MS)
+    _tiny_model(wizard.model_page, epochs=2)
+    _click(qtbot, _next(wizard))
+    train = wizard.train_page
+    assert running.wait(WAIT_MS / 1000)
+    assert train.plot.axis_title() == "training steps"
+    with qtbot.waitSignal(train.runEnded, timeout=WAIT_MS) as ended:
+        _click(qtbot, train.cancel_button)
+    status = train.status.text()
+    assert ended.args == ["cancelled"] and "before its first epoch" in status
+    assert "Resume continues" not in status and "nothing to keep" not in status
+    assert train.resume_button.isVisible() and train.resume_button.text() == "&Start again"
+    wizard.shutdown()
+
+
+def test_the_plot_names_no_step_count_before_training_says_it(qtbot):
+    from fph_desktop.gui.app import create_app
+    from fph_desktop.gui.training_plot import TrainingPlot
+
+    create_app()
+    plot = TrainingPlot()
+    qtbot.addWidget(plot)
+    plot.resize(400, 240)
+    assert plot.axis_title() == "training steps"
+    plot.grab()
+    plot.set_total_steps(4200)
+    plot.add_loss(10, 2.5)
+    assert plot.axis_title() == "training steps (of 4,200)"
+    plot.grab()
+    plot.clear()
+    assert plot.axis_title() == "training steps"

@@ -3,6 +3,7 @@
 The window is shown before anything heavy is imported: this module and everything it imports at
 module level use only PySide6 and the standard library; torch is imported by the first worker job.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,11 +27,19 @@ def apply_theme(app: QApplication) -> None:
     colours = resources.theme()
     palette = QPalette()
     for role, token in (
-        (QPalette.ColorRole.Window, "window"), (QPalette.ColorRole.WindowText, "text"), (QPalette.ColorRole.Base, "base"),
-        (QPalette.ColorRole.AlternateBase, "panel"), (QPalette.ColorRole.Text, "text"), (QPalette.ColorRole.Button, "button"),
-        (QPalette.ColorRole.ButtonText, "text"), (QPalette.ColorRole.Highlight, "accent"),
-        (QPalette.ColorRole.HighlightedText, "on_accent"), (QPalette.ColorRole.ToolTipBase, "panel"),
-        (QPalette.ColorRole.ToolTipText, "text"), (QPalette.ColorRole.PlaceholderText, "muted"), (QPalette.ColorRole.Mid, "border"),
+        (QPalette.ColorRole.Window, "window"),
+        (QPalette.ColorRole.WindowText, "text"),
+        (QPalette.ColorRole.Base, "base"),
+        (QPalette.ColorRole.AlternateBase, "panel"),
+        (QPalette.ColorRole.Text, "text"),
+        (QPalette.ColorRole.Button, "button"),
+        (QPalette.ColorRole.ButtonText, "text"),
+        (QPalette.ColorRole.Highlight, "accent"),
+        (QPalette.ColorRole.HighlightedText, "on_accent"),
+        (QPalette.ColorRole.ToolTipBase, "panel"),
+        (QPalette.ColorRole.ToolTipText, "text"),
+        (QPalette.ColorRole.PlaceholderText, "muted"),
+        (QPalette.ColorRole.Mid, "border"),
     ):
         palette.setColor(role, QColor(colours[token]))
     for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):

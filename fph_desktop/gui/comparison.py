@@ -1,8 +1,13 @@
 """The comparison view: query and match side by side, each with the low-layer activation map as a
-heat map over the photo (fused consensus map, or one low layer's own map), and the code bits in
-which the two differ. The pixels and maps come from :func:`fph_desktop.gui.tasks.compare`, run in
-the worker; this module only draws them.
+heat map over the photo (all detail layers together, or one of them), and the code bits in which
+the two differ. The pixels and maps come from :func:`fph_desktop.gui.tasks.compare`, run in the
+worker; this module only draws them.
+
+The photo panes have a fixed shape (square, as wide as the pane), so a portrait match never moves
+the controls below them; a model that gives no map (or not every layer's) shows the photos alone
+and says so, in words a photographer knows (the technical names are in the tooltips).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,17 +15,29 @@ from pathlib import Path
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
-    QComboBox, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget,
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
 )
 
 from . import resources
 
+# Key -> (what the menu says, what the tooltip adds for those who know the network).
 LAYER_LABELS = {
-    "fused": "Fused low layers (consensus)",
-    "C2": "C2 only (stride 4)",
-    "C3": "C3 only (stride 8)",
-    "C4": "C4 only (stride 16)",
+    "fused": (
+        "All detail layers together",
+        "The consensus of the low layers C2–C4, aligned on one grid (the horizontal pyramid's fused map)",
+    ),
+    "C2": ("Finest detail (edges, texture)", "Layer C2 alone, at a quarter of the photo's resolution"),
+    "C3": ("Fine detail (small parts)", "Layer C3 alone, at an eighth of the photo's resolution"),
+    "C4": ("Coarser detail (shapes)", "Layer C4 alone, at a sixteenth of the photo's resolution"),
 }
+PANE_MAX_SIDE = 520  # the photo panes are square: as wide as the view allows, up to this many pixels
 
 
 def rgb_image(array) -> QImage:
@@ -34,8 +51,55 @@ def rgba_image(array) -> QImage:
     return QImage(array.tobytes(), width, height, 4 * width, QImage.Format.Format_RGBA8888).copy()
 
 
+class ElidedLabel(QLabel):
+    """One line of text that never widens its layout: what does not fit is elided (``mode``), and
+    the whole text is in the tooltip. A ``prefix`` ("Query: ") always stays whole."""
+
+    def __init__(
+        self, text: str = "", mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self._prefix = ""
+        self._mode = mode
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(40)
+        self.set_full_text(text)
+
+    def set_full_text(self, text: str, tooltip: str | None = None, prefix: str = "") -> None:
+        self._full, self._prefix = text, prefix
+        self.setToolTip(prefix + text if tooltip is None else tooltip)
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._prefix + self._full
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        metrics = self.fontMetrics()
+        width = max(10, self.contentsRect().width() - metrics.horizontalAdvance(self._prefix))
+        super().setText(self._prefix + elide_text(metrics, self._full, self._mode, width))
+
+
+def elide_text(metrics, text: str, mode: Qt.TextElideMode, width: int) -> str:
+    """``text`` elided to ``width`` pixels. A folder path elided at its start loses whole folders
+    ("…/test/017.Cardinal"), never half a name; anything else is elided by characters."""
+    if metrics.horizontalAdvance(text) <= width:
+        return text
+    separators = [i for i, c in enumerate(text) if c in "/\\"]
+    if mode == Qt.TextElideMode.ElideLeft and separators:
+        for i in separators:
+            candidate = "…" + text[i:]
+            if metrics.horizontalAdvance(candidate) <= width:
+                return candidate
+    return metrics.elidedText(text, mode, width)
+
+
 class OverlayImage(QWidget):
-    """A photo scaled to fit, with a heat map drawn over the region the model saw."""
+    """A photo scaled to fit a square pane, with a heat map drawn over the region the model saw."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -43,24 +107,24 @@ class OverlayImage(QWidget):
         self.heat: QImage | None = None
         self.crop_box = (0.0, 0.0, 0.0, 0.0)
         self.opacity = 0.55
+        self.placeholder = "Select a result to compare"
         self.setMinimumSize(120, 120)
         policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        policy.setHeightForWidth(True)  # as tall as the photo needs at this width, no empty bands
+        policy.setHeightForWidth(True)  # square whatever the photo: the controls below never move
         self.setSizePolicy(policy)
 
-    def hasHeightForWidth(self) -> bool:
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt's name
         return True
 
-    def heightForWidth(self, width: int) -> int:
-        if self.photo is None or self.photo.isNull():
-            return max(120, width * 3 // 4)
-        return max(120, min(900, round(width * self.photo.height() / self.photo.width())))
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt's name
+        return max(120, min(PANE_MAX_SIDE, width))
 
     def set_content(self, photo: QImage | None, heat: QImage | None, crop_box=(0.0, 0.0, 0.0, 0.0)) -> None:
-        resized = (photo is None) != (self.photo is None) or (photo is not None and photo.size() != self.photo.size())
         self.photo, self.heat, self.crop_box = photo, heat, crop_box
-        if resized:
-            self.updateGeometry()
+        self.update()
+
+    def set_placeholder(self, text: str) -> None:
+        self.placeholder = text
         self.update()
 
     def set_heat(self, heat: QImage | None) -> None:
@@ -81,16 +145,18 @@ class OverlayImage(QWidget):
         w, h = self.photo.width() * scale, self.photo.height() * scale
         return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
 
-    def sizeHint(self) -> QSize:
-        return QSize(360, 300)
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(320, 320)
 
-    def paintEvent(self, event) -> None:
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         target = self.photo_rect()
         if target.isNull():
             painter.setPen(self.palette().placeholderText().color())
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Select a result to compare")
+            painter.drawText(
+                self.rect().adjusted(8, 8, -8, -8), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder
+            )
             return
         painter.drawImage(target, self.photo)
         if self.heat is not None and not self.heat.isNull() and self.opacity > 0:
@@ -119,14 +185,14 @@ class BitStrip(QWidget):
     def set_bits(self, bits: int, differing: list[int]) -> None:
         self.bits, self.differing = bits, set(differing)
         listing = ", ".join(str(i) for i in sorted(differing)) or "none"
-        self.setToolTip(f"{len(differing)} of {bits} bits differ (bits counted from 0): {listing}")
+        self.setToolTip(f"{len(differing)} of {bits} bits differ (bits counted from 0): {listing}" if bits else "")
         self.setAccessibleDescription(self.toolTip())
         self.update()
 
-    def sizeHint(self) -> QSize:
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
         return QSize(400, 26)
 
-    def paintEvent(self, event) -> None:
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
         if not self.bits:
             return
         colours = resources.theme()
@@ -138,6 +204,38 @@ class BitStrip(QWidget):
             painter.fillRect(rect, diff if i in self.differing else same)
 
 
+class PhotoCaption(QWidget):
+    """Under a photo: its file name in full where it fits (else the start is elided, so the end of
+    the name stays), and its folder below, elided at the start (the nearest folders stay)."""
+
+    def __init__(self, role: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.role = role
+        self.name = ElidedLabel(mode=Qt.TextElideMode.ElideLeft)
+        self.folder = ElidedLabel(mode=Qt.TextElideMode.ElideLeft)
+        self.folder.setObjectName("Muted")
+        for label in (self.name, self.folder):
+            label.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 2, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.name)
+        layout.addWidget(self.folder)
+        self.clear()
+
+    def set_path(self, path: str) -> None:
+        full = f"{self.role}: {path}"
+        self.name.set_full_text(Path(path).name, full, prefix=f"{self.role}: ")
+        self.folder.set_full_text(str(Path(path).parent), full, prefix="in ")
+
+    def clear(self) -> None:
+        self.name.set_full_text(self.role, "")
+        self.folder.set_full_text(" ", "")
+
+    def text(self) -> str:
+        return f"{self.name.full_text()} {self.folder.full_text()}".strip()
+
+
 class ComparisonView(QWidget):
     """Query | match, the heat-map controls and the bit comparison."""
 
@@ -147,40 +245,37 @@ class ComparisonView(QWidget):
         super().__init__(parent)
         self.comparison = None
         self._photos: dict[str, QImage] = {}
-        self.title = QLabel("Comparison")
+        self.title = ElidedLabel("Comparison")
         self.title.setObjectName("Heading")
         self.query_view = OverlayImage()
         self.match_view = OverlayImage()
         self.query_view.setAccessibleName("Query photo with activation overlay")
         self.match_view.setAccessibleName("Matching photo with activation overlay")
-        self.query_caption = QLabel("Query")
-        self.match_caption = QLabel("Match")
-        for caption in (self.query_caption, self.match_caption):
-            caption.setObjectName("Muted")
-            caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            caption.setWordWrap(True)
+        self.query_caption = PhotoCaption("Query")
+        self.match_caption = PhotoCaption("Match")
         images = QGridLayout()
         images.addWidget(self.query_view, 0, 0)
         images.addWidget(self.match_view, 0, 1)
         images.addWidget(self.query_caption, 1, 0)
         images.addWidget(self.match_caption, 1, 1)
-        images.setAlignment(self.query_view, Qt.AlignmentFlag.AlignTop)
-        images.setAlignment(self.match_view, Qt.AlignmentFlag.AlignTop)
+        images.setColumnStretch(0, 1)
+        images.setColumnStretch(1, 1)
 
         self.layer = QComboBox()
-        for key, label in LAYER_LABELS.items():
+        for key, (label, detail) in LAYER_LABELS.items():
             self.layer.addItem(label, key)
+            self.layer.setItemData(self.layer.count() - 1, detail, Qt.ItemDataRole.ToolTipRole)
         self.layer.setToolTip(
-            "The fused map is what the horizontal pyramid pools: the consensus of the low layers, aligned "
-            "on one grid. Each low layer's own map shows what it responds to before fusion."
+            "Which of the network's detail layers the colours show. Technically: the low layers C2–C4, "
+            "fused as the horizontal pyramid does, or one of them before fusion."
         )
-        self.layer.setMinimumContentsLength(8)
+        self.layer.setMinimumContentsLength(6)
         self.layer.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.layer.currentIndexChanged.connect(self._apply_layer)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(opacity)
-        self.opacity.setToolTip("Heat-map opacity (0: photo only)")
+        self.opacity.setToolTip("How strongly the colours cover the photo (0: the photo only)")
         self.opacity.setAccessibleName("Heat map opacity")
         self.opacity.valueChanged.connect(self._apply_opacity)
         layer_label = QLabel("&Map")
@@ -194,6 +289,9 @@ class ComparisonView(QWidget):
         controls.addWidget(opacity_label)
         controls.addWidget(self.opacity, 1)
 
+        self.map_note = QLabel()
+        self.map_note.setObjectName("Muted")
+        self.map_note.setWordWrap(True)
         self.bits_label = QLabel("Codes: select a result")
         self.bits_label.setWordWrap(True)
         self.bits_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -205,49 +303,97 @@ class ComparisonView(QWidget):
         layout.addLayout(images)
         layout.addSpacing(6)
         layout.addLayout(controls)
+        layout.addWidget(self.map_note)
         layout.addWidget(self.bits_label)
         layout.addWidget(self.bit_strip)
         layout.addStretch(1)
         self._apply_opacity(opacity)
+        self.clear()
 
     def show_loading(self, query: str, match: str) -> None:
-        self.title.setText(f"Comparing {Path(query).name} with {Path(match).name}…")
-
-    def clear(self) -> None:
+        """A new pair was asked for: its names at once, the old photos gone (never beside new names)."""
         self.comparison = None
-        self.query_view.set_content(None, None)
-        self.match_view.set_content(None, None)
-        self.bits_label.setText("Codes: select a result")
+        self.title.set_full_text(f"Comparing with {Path(match).name}…")
+        self.query_caption.set_path(query)
+        self.match_caption.set_path(match)
+        for view in (self.query_view, self.match_view):
+            view.set_content(None, None)
+            view.set_placeholder("Loading…")
+        self.bits_label.setText("Codes: comparing…")
+        self.bits_label.setToolTip("")
         self.bit_strip.set_bits(0, [])
-        self.title.setText("Comparison")
+        self.map_note.clear()
+
+    def clear(self, message: str = "Select a result to compare") -> None:
+        self.comparison = None
+        self._photos = {}
+        for view in (self.query_view, self.match_view):
+            view.set_content(None, None)
+            view.set_placeholder(message)
+        self.query_caption.clear()
+        self.match_caption.clear()
+        self.bits_label.setText("Codes: select a result")
+        self.bits_label.setToolTip("")
+        self.bit_strip.set_bits(0, [])
+        self.map_note.clear()
+        self.title.set_full_text("Comparison")
+
+    def show_error(self, message: str) -> None:
+        """The comparison could not be made: nothing of an earlier one stays on screen."""
+        self.clear("No comparison")
+        self.title.set_full_text("Could not compare")
+        self.map_note.setText(message)
 
     def show_comparison(self, comparison) -> None:
         """Show a :class:`~fph_desktop.gui.tasks.Comparison`."""
         self.comparison = comparison
         self._photos = {"query": rgb_image(comparison.query.photo), "match": rgb_image(comparison.match.photo)}
-        self.title.setText(f"{Path(comparison.query.path).name}  ↔  {Path(comparison.match.path).name}")
-        self.query_caption.setText(f"Query: {comparison.query.path}")
-        self.match_caption.setText(f"Match: {comparison.match.path}")
+        self.title.set_full_text(f"Why {Path(comparison.match.path).name} matched")
+        self.query_caption.set_path(comparison.query.path)
+        self.match_caption.set_path(comparison.match.path)
         available = set(comparison.query.heatmaps) & set(comparison.match.heatmaps)
         for row in range(self.layer.count()):
-            item = self.layer.model().item(row)
-            item.setEnabled(self.layer.itemData(row) in available)
+            self.layer.model().item(row).setEnabled(self.layer.itemData(row) in available)
+        if available and self.layer.currentData() not in available:
+            first = next(row for row in range(self.layer.count()) if self.layer.itemData(row) in available)
+            self.layer.blockSignals(True)
+            self.layer.setCurrentIndex(first)
+            self.layer.blockSignals(False)
+        self.layer.setEnabled(bool(available))
+        self.opacity.setEnabled(bool(available))
+        if not available:
+            note = "This model gives no activation map, so the photos are shown as they are."
+        elif getattr(comparison, "maps_feed_code", True):
+            note = (
+                "Colours show where the network's detail layers respond, red strongly and blue weakly; "
+                "the code is made from them."
+            )
+        else:
+            note = (
+                "Colours show where the network's detail layers respond, red strongly and blue weakly. "
+                "This model makes its code from its overall impression of the photo, not from these layers."
+            )
+        self.map_note.setText(note)
         self._apply_layer()
         differing = comparison.differing_bits
-        listing = ", ".join(str(i) for i in differing[:24]) + (" …" if len(differing) > 24 else "")
+        listing = ", ".join(str(i) for i in differing) or "none"
         self.bits_label.setText(
-            f"<b>{len(differing)} of {comparison.code_bits} bits differ</b> (Hamming distance)"
-            + (f": bits {listing}" if differing else ": the codes are identical")
+            f"<b>{len(differing)} of {comparison.code_bits} bits differ</b>"
+            + (": the codes are identical" if not differing else " (the fewer, the more alike)")
         )
+        self.bits_label.setToolTip(f"Hamming distance {len(differing)}. Differing bits (counted from 0): {listing}")
         self.bit_strip.set_bits(comparison.code_bits, differing)
 
     def _apply_layer(self) -> None:
         if self.comparison is None:
             return
         key = self.layer.currentData()
-        for side, view in ((self.comparison.query, self.query_view), (self.comparison.match, self.match_view)):
+        for side, view, photo in (
+            (self.comparison.query, self.query_view, "query"),
+            (self.comparison.match, self.match_view, "match"),
+        ):
             heat = side.heatmaps.get(key)
-            view.set_content(self._photos["query" if view is self.query_view else "match"], rgba_image(heat) if heat is not None else None, side.crop_box)
+            view.set_content(self._photos[photo], rgba_image(heat) if heat is not None else None, side.crop_box)
 
     def _apply_opacity(self, value: int) -> None:
         for view in (self.query_view, self.match_view):

@@ -4,6 +4,7 @@ Only the split into usable photos and rejected items happens here (by file suffi
 indexer's scanner); whether a photo really decodes is found out by the search job, which reports
 unreadable queries one by one.
 """
+
 from __future__ import annotations
 
 import os
@@ -107,8 +108,9 @@ class DropArea(QFrame):
         if image is None or image.isNull():
             self.query_thumb.hide()
             return
-        pixmap = QPixmap.fromImage(image).scaled(self.query_thumb.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                                 Qt.TransformationMode.SmoothTransformation)
+        pixmap = QPixmap.fromImage(image).scaled(
+            self.query_thumb.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+        )
         self.query_thumb.setPixmap(pixmap)
         self.query_thumb.show()
 

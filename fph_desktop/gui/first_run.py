@@ -1,5 +1,6 @@
 """First run with no model: the three ways forward, in one place. The choice is remembered by the
 main window (settings ``model/choice``)."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -67,21 +68,28 @@ class FirstRunPanel(QFrame):
         layout.setSpacing(10)
         layout.addWidget(title)
         layout.addWidget(intro)
-        layout.addWidget(_ChoiceCard(
-            "pretrained", "Pretrained backbone, unsupervised codes — works at once",
-            "An ImageNet-trained EfficientNet-Lite0 that ships with the app (no download), with codes fitted "
-            "on the photos of each folder you index. No labels needed. Good for near-duplicates and "
-            "look-alikes; a trained model is sharper for fine-grained kinds.",
+        pretrained_card = _ChoiceCard(
+            "pretrained",
+            "Pretrained model — works at once",
+            "A network trained on a million everyday photos ships with the app (no download); its codes "
+            "are fitted on the photos of each folder you index. No labels needed. Good for near-duplicates "
+            "and look-alikes; a trained model is sharper at telling similar kinds apart.",
             self.pretrained_button,
-        ))
-        layout.addWidget(_ChoiceCard(
-            "weights-file", "Load an FPH weights file",
-            "A Feature Pyramid Hashing model trained for your kind of photos (birds, dogs, …), e.g. with "
-            "`fph-desktop train --data FOLDER`. Its codes work for every folder you index.",
-            self.file_button,
-        ))
+        )
+        pretrained_card.setToolTip("EfficientNet-Lite0 pretrained on ImageNet, with unsupervised ITQ codes fitted on each folder")
+        layout.addWidget(pretrained_card)
+        layout.addWidget(
+            _ChoiceCard(
+                "weights-file",
+                "Load an FPH weights file",
+                "A Feature Pyramid Hashing model trained for your kind of photos (birds, dogs, …), e.g. with "
+                "`fph-desktop train --data FOLDER`. Its codes work for every folder you index.",
+                self.file_button,
+            )
+        )
         train_card = _ChoiceCard(
-            "train", "Train a model with the wizard",
+            "train",
+            "Train a model with the wizard",
             "Teach FPH your own categories from a folder of labelled photos (one sub-folder per kind). "
             "On a computer without a GPU the fast mode trains in minutes; you can stop and resume.",
             self.train_button,

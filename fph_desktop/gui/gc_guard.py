@@ -7,6 +7,7 @@ is destroyed off the GUI thread, which crashes Qt. So automatic collection is sw
 timer in the GUI thread runs the same generational collection, as the thresholds would have.
 Reference counting, which frees almost everything, is untouched.
 """
+
 from __future__ import annotations
 
 import gc
@@ -14,7 +15,7 @@ import os
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer
 
-_guard: "MainThreadCollector | None" = None
+_guard: MainThreadCollector | None = None
 
 
 class MainThreadCollector(QObject):

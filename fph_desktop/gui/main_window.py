@@ -3,8 +3,16 @@ status bar that says what is loading and what the current index holds.
 
 It holds no model or index logic: every long step is a job from :mod:`fph_desktop.gui.tasks` run
 by a :class:`~fph_desktop.gui.workers.JobRunner`. Two runners, so a search is not queued behind a
-long indexing run: ``jobs`` (model loading, indexing) and ``lookups`` (searching, comparing).
+long indexing run: ``jobs`` (model loading, indexing) and ``lookups`` (searching, comparing). Each
+job's handle is connected to the handlers of that job when it is submitted, so a result can only
+reach the code that asked for it.
+
+The index the user works in stays current until another one is ready: a folder that cannot be
+indexed (no photos, unreadable) leaves it, its status-bar label and the remembered folder as they
+were. The progress bar and the cancel button are permanent status-bar widgets, so a status tip
+(the mouse resting on a toolbar button) never hides them.
 """
+
 from __future__ import annotations
 
 import time
@@ -13,32 +21,74 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
-    QDialog, QDialogButtonBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
-    QScrollArea, QSplitter, QStackedWidget, QToolButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QScrollArea,
+    QSplitter,
+    QStackedWidget,
+    QToolButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from . import resources, tasks
-from .comparison import ComparisonView
+from .comparison import ComparisonView, ElidedLabel
 from .drop_area import DropArea, local_paths
 from .first_run import TRAIN_TOOLTIP, FirstRunPanel
 from .results_view import ResultsPanel
 from .settings import CHOICE_FILE, CHOICE_PRETRAINED, AppSettings, SettingsDialog
 from .thumbnails import ThumbnailLoader
-from .workers import JobRunner
+from .workers import JobHandle, JobRunner
 
 PAGE_FIRST_RUN, PAGE_MAIN = 0, 1
+BUSY_KINDS = ("index", "model", "open")  # jobs that show the status bar's progress bar
+CANCELLABLE_KINDS = ("index", "search", "compare")
+
+# Topics of the banner's messages: a message goes once what it asked for is done.
+TOPIC_MODEL, TOPIC_INDEX, TOPIC_SEARCH = "model", "index", "search"
+
+
+def model_words(description: str, path: str = "") -> str:
+    """The model as the status bar names it: no backbone names or code lengths (those are in the
+    tooltip)."""
+    if description.startswith("ITQ"):
+        return "pretrained model"
+    return f"model {Path(path).stem}" if path else "trained model"
+
+
+class StatusText(ElidedLabel):
+    """The status bar's message: elided to the room it has (whole in the tooltip), so a long
+    message never squeezes the index and model labels. ``text()`` is the whole message."""
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        self.set_full_text(text)
+
+    def text(self) -> str:
+        return self.full_text()
 
 
 class MessageBanner(QFrame):
-    """A dismissible one-line message above the content (errors a user can act on, notices)."""
+    """A dismissible one-line message above the content (errors a user can act on, notices).
+    A message may carry a topic; :meth:`clear` with that topic takes it away once it is out of date."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("MessageBanner")
+        self.topic: str | None = None
         self.icon = QLabel()
         self.icon.setPixmap(resources.icon("warning").pixmap(QSize(18, 18)))
         self.text = QLabel()
         self.text.setWordWrap(True)
+        self.text.setTextFormat(Qt.TextFormat.PlainText)
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         close = QToolButton()
         close.setIcon(resources.icon("cancel"))
@@ -52,9 +102,15 @@ class MessageBanner(QFrame):
         layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
         self.hide()
 
-    def show_message(self, text: str) -> None:
+    def show_message(self, text: str, topic: str | None = None) -> None:
+        self.topic = topic
         self.text.setText(text)
         self.show()
+
+    def clear(self, topic: str) -> None:
+        if self.topic == topic:
+            self.topic = None
+            self.hide()
 
 
 class SkippedDialog(QDialog):
@@ -87,8 +143,9 @@ class MainWindow(QMainWindow):
     indexReady = Signal(object)  # tasks.IndexState (also after a cancel, with complete=False)
     searchFinished = Signal(object)  # tasks.SearchOutcome
     comparisonShown = Signal(object)  # tasks.Comparison
-    jobFailed = Signal(str, str)  # kind, message
+    jobFailed = Signal(str, str)  # kind, message (after the window has shown it)
     jobCancelled = Signal(str)  # kind
+    jobSubmitted = Signal(object)  # each JobHandle the window starts, once the window's handlers are connected
 
     def __init__(self, settings: AppSettings | None = None, start_background: bool = True) -> None:
         super().__init__()
@@ -100,22 +157,15 @@ class MainWindow(QMainWindow):
         self.model_summary: tasks.ModelSummary | None = None
         self.query_paths: list[str] = []
         self._search_pending = False
-        self._active: dict[int, str] = {}  # job id -> kind, for the progress bar
+        self._active: dict[int, JobHandle] = {}  # the jobs this window started that have not ended
         self._closing = False
         self._reindex_after_model = False
+        self._pending_folder: str | None = None  # asked to index before a model was chosen
         self._startup_queries: list[str] = []
         self.wizard = None  # the training wizard, while open
 
         self.jobs = JobRunner("fph-jobs", self)
         self.lookups = JobRunner("fph-lookups", self)
-        for runner in (self.jobs, self.lookups):
-            runner.started.connect(self._job_started)
-            runner.status.connect(self._job_status)
-            runner.progress.connect(self._job_progress)
-            runner.partial.connect(self._job_partial)
-            runner.finished.connect(self._job_finished)
-            runner.failed.connect(self._job_failed)
-            runner.cancelled.connect(self._job_cancelled)
         self.thumbnails = ThumbnailLoader(parent=self)
         self.thumbnails.ready.connect(
             lambda path, image: self.drop_area.set_query_image(image) if self.query_paths[:1] == [path] else None
@@ -129,6 +179,7 @@ class MainWindow(QMainWindow):
         self._restore_layout()
         self._refresh_recent_menu()
         self._update_actions()
+        self._update_model_label()
         if self.settings.window_state()[0] is None:
             self.resize(1180, 760)
         # The background work starts after the first paint, so importing torch (which holds the GIL
@@ -147,25 +198,64 @@ class MainWindow(QMainWindow):
             keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
             tip = f"{tip} ({keys})" if keys else tip
         action.setToolTip(tip)
-        action.setStatusTip(tip)
+        action.setStatusTip(tip)  # shown over the status text only: the progress bar is permanent
         action.triggered.connect(slot)
         return action
 
     def _build_actions(self) -> None:
-        self.open_action = self._action("&Open photos…", "image-open", "Search with photos from disk", self.open_photos, QKeySequence.StandardKey.Open)
-        self.paste_action = self._action("&Paste image", "paste", "Search with the image or files on the clipboard", self.paste, QKeySequence.StandardKey.Paste)
-        self.index_action = self._action("&Index folder…", "folder-search", "Pick a photo folder to index and search", self.choose_folder, "Ctrl+I")
-        self.reindex_action = self._action("&Update index", None, "Index new and changed photos of the current folder", self.reindex, QKeySequence.StandardKey.Refresh)
-        self.cancel_action = self._action("&Cancel", "cancel", "Stop the running work (what is done so far is kept)", self.cancel_work, "Esc")
+        self.open_action = self._action(
+            "&Open photos…", "image-open", "Search with photos from disk", self.open_photos, QKeySequence.StandardKey.Open
+        )
+        self.paste_action = self._action(
+            "&Paste image", "paste", "Search with the image or files on the clipboard", self.paste, QKeySequence.StandardKey.Paste
+        )
+        self.index_action = self._action(
+            "&Index folder…", "folder-search", "Pick a photo folder to index and search", self.choose_folder, "Ctrl+I"
+        )
+        self.reindex_action = self._action(
+            "&Update index",
+            None,
+            "Index new and changed photos of the current folder",
+            self.reindex,
+            QKeySequence.StandardKey.Refresh,
+        )
+        self.cancel_action = self._action(
+            "&Cancel", "cancel", "Stop the running work (what is done so far is kept)", self.cancel_work, "Esc"
+        )
         self.quit_action = self._action("&Quit", None, "Quit fph-desktop", self.close, QKeySequence.StandardKey.Quit)
-        self.pretrained_action = self._action("Use the &pretrained backbone (unsupervised codes)", "pretrained", "EfficientNet-Lite0 shipped with the app; codes are fitted on each folder", lambda: self.choose_model(CHOICE_PRETRAINED))
-        self.load_model_action = self._action("&Load weights file…", "weights-file", "Use an FPH weights file (.fph)", lambda: self.choose_model(CHOICE_FILE), "Ctrl+M")
+        self.pretrained_action = self._action(
+            "Use the &pretrained model (works at once)",
+            "pretrained",
+            "A network that ships with the app; its codes are fitted on each folder you index",
+            lambda: self.choose_model(CHOICE_PRETRAINED),
+        )
+        self.load_model_action = self._action(
+            "&Load weights file…",
+            "weights-file",
+            "Use an FPH weights file (.fph)",
+            lambda: self.choose_model(CHOICE_FILE),
+            "Ctrl+M",
+        )
         self.train_action = self._action("&Train a model…", "train", TRAIN_TOOLTIP, self.train_model)
-        self.model_info_action = self._action("Model &choices…", "model", "Show the three ways to get a model", self.show_first_run)
-        self.settings_action = self._action("&Settings…", "settings", "Search, model and device options", self.open_settings, QKeySequence.StandardKey.Preferences)
-        self.compare_action = self._action("&Focus comparison", "compare", "Move the keyboard focus to the comparison view", lambda: self.comparison.layer.setFocus(), "Ctrl+D")
-        self.focus_results_action = self._action("Focus &results", None, "Move the keyboard focus to the results grid", lambda: self.results.view.setFocus(), "Ctrl+R")
-        self.shortcuts_action = self._action("&Keyboard shortcuts", None, "List the keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents)
+        self.model_info_action = self._action(
+            "Model &choices…", "model", "Show the three ways to get a model", self.show_first_run
+        )
+        self.settings_action = self._action(
+            "&Settings…", "settings", "Search, model and device options", self.open_settings, QKeySequence.StandardKey.Preferences
+        )
+        self.compare_action = self._action(
+            "&Focus comparison",
+            "compare",
+            "Move the keyboard focus to the comparison view",
+            lambda: self.comparison.layer.setFocus(),
+            "Ctrl+D",
+        )
+        self.focus_results_action = self._action(
+            "Focus &results", None, "Move the keyboard focus to the results grid", lambda: self.results.view.setFocus(), "Ctrl+R"
+        )
+        self.shortcuts_action = self._action(
+            "&Keyboard shortcuts", None, "List the keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents
+        )
         self.about_action = self._action("&About fph-desktop", None, "Version and licence", self.show_about)
         self.cancel_action.setEnabled(False)
 
@@ -202,6 +292,7 @@ class MainWindow(QMainWindow):
         spacer.setSizePolicy(spacer.sizePolicy().Policy.Expanding, spacer.sizePolicy().Policy.Preferred)
         toolbar.addWidget(spacer)
         toolbar.addActions([self.cancel_action, self.settings_action])
+        self.toolbar = toolbar
 
     def _build_central(self) -> None:
         self.banner = MessageBanner()
@@ -258,9 +349,9 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
-        self.status_label = QLabel("Starting…")
+        self.status_label = StatusText("Starting…")
         self.progress_bar = QProgressBar()
-        self.progress_bar.setMaximumWidth(200)
+        self.progress_bar.setFixedWidth(200)
         self.progress_bar.setTextVisible(True)
         self.progress_bar.hide()
         self.cancel_button = QToolButton()
@@ -273,9 +364,11 @@ class MainWindow(QMainWindow):
         self.index_label.setToolTip("The current index")
         self.model_label = QLabel("No model")
         self.model_label.setObjectName("Muted")
+        # Only the status text is a normal widget (a status tip may cover it for a moment); what
+        # shows running work and the current index is permanent.
         bar.addWidget(self.status_label, 1)
-        bar.addWidget(self.progress_bar)
-        bar.addWidget(self.cancel_button)
+        bar.addPermanentWidget(self.progress_bar)
+        bar.addPermanentWidget(self.cancel_button)
         bar.addPermanentWidget(self.index_label)
         bar.addPermanentWidget(self.model_label)
 
@@ -289,7 +382,7 @@ class MainWindow(QMainWindow):
             self.splitter.restoreState(splitter)
 
     # -- start-up ---------------------------------------------------------------------------------------
-    def paintEvent(self, event) -> None:
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().paintEvent(event)
         if self._background_pending:
             QTimer.singleShot(0, self._start_background_once)
@@ -307,18 +400,28 @@ class MainWindow(QMainWindow):
         choice = self.settings.model_choice
         folder = self.settings.last_folder
         if choice == CHOICE_FILE and self.settings.model_path:
-            self._submit(self.jobs, "model", tasks.load_model, self.settings.model_path, self.settings.device)
+            self._load_model(self.settings.model_path)
             if folder:
-                self._submit(self.jobs, "open", tasks.open_index, folder, self.settings.model_path, self.settings.device)
+                self._open_index(folder, self.settings.model_path)
         else:
-            self._submit(self.jobs, "warmup", tasks.warm_up)
+            self._submit(self.jobs, "warmup", tasks.warm_up, on_finished=self._warmed_up, on_failed=self._warm_up_failed)
             if choice == CHOICE_PRETRAINED and folder:
                 model = tasks.unsupervised_model_path(folder, self.settings.unsupervised_bits)
                 if model.is_file():
-                    self._submit(self.jobs, "open", tasks.open_index, folder, str(model), self.settings.device)
+                    self._open_index(folder, str(model))
         if choice is None:
-            self.status_label.setText("Loading PyTorch in the background… Choose how to get a model meanwhile.")
+            self.status_label.setText("Getting ready in the background… Choose how to get a model meanwhile.")
         self._update_model_label()
+
+    def _warmed_up(self, result) -> None:
+        if self.settings.model_choice is None:
+            self.status_label.setText("Ready. Choose how to get a model to start.")
+        elif self.index_state is None and not self._active:
+            self.status_label.setText("Ready. Index a folder (Ctrl+I) to search it.")
+
+    def _warm_up_failed(self, handle: JobHandle, message: str) -> None:
+        self.show_message(f"Could not start the model library: {message}")
+        self.status_label.setText("Could not start the model library")
 
     # -- model --------------------------------------------------------------------------------------
     def show_first_run(self) -> None:
@@ -327,7 +430,9 @@ class MainWindow(QMainWindow):
     def choose_model(self, choice: str) -> None:
         if choice == CHOICE_FILE:
             start = str(Path(self.settings.model_path).parent) if self.settings.model_path else ""
-            path, _ = QFileDialog.getOpenFileName(self, "Load FPH weights file", start, "fph-desktop weights (*.fph);;All files (*)")
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Load FPH weights file", start, "fph-desktop weights (*.fph);;All files (*)"
+            )
             if path:
                 self.use_model_file(path)
             return
@@ -335,15 +440,60 @@ class MainWindow(QMainWindow):
         self.pages.setCurrentIndex(PAGE_MAIN)
         self._update_model_label()
         if choice == CHOICE_PRETRAINED:
-            self.status_label.setText("Pretrained backbone chosen: index a folder (Ctrl+I) and its codes are fitted on its photos.")
-            if self.index_state is None:
+            self.status_label.setText("Pretrained model chosen: index a folder (Ctrl+I) and its codes are fitted on its photos.")
+            self._model_chosen()
+            if self.index_state is None and self._pending_folder is None:
                 QTimer.singleShot(0, self._suggest_folder)
+
+    def _model_chosen(self) -> None:
+        """A model can now make codes: messages asking for one go, and a folder the user asked to
+        index before there was one is indexed now."""
+        self.banner.clear(TOPIC_MODEL)
+        folder, self._pending_folder = self._pending_folder, None
+        if folder:
+            self.index_folder(folder)
 
     def use_model_file(self, path: str, reindex: bool = False) -> None:
         """Load ``path`` and make it the model for every folder; with ``reindex``, index the current
         folder with it once it is loaded (the training wizard's "use this model now")."""
         self._reindex_after_model = reindex
-        self._submit(self.jobs, "model", tasks.load_model, path, self.settings.device, replace=True)
+        self._load_model(path, replace=True)
+
+    def _load_model(self, path: str, replace: bool = False) -> JobHandle | None:
+        return self._submit(
+            self.jobs,
+            "model",
+            tasks.load_model,
+            path,
+            self.settings.device,
+            replace=replace,
+            on_finished=self._model_loaded,
+            on_failed=self._model_failed,
+        )
+
+    def _model_loaded(self, result: tasks.ModelSummary) -> None:
+        self.model_summary = result
+        self.settings.model_choice = CHOICE_FILE
+        self.settings.model_path = result.path
+        self.pages.setCurrentIndex(PAGE_MAIN)
+        name = model_words(result.description, result.path)
+        if self.index_state is not None and Path(self.index_state.model_path) != Path(result.path):
+            self.status_label.setText(f"The {name} is ready. Index a folder to use it (Ctrl+I).")
+        else:
+            self.status_label.setText(f"The {name} is ready.")
+        self._update_model_label()
+        self.modelReady.emit(result)
+        reindex, self._reindex_after_model = self._reindex_after_model, False
+        folder = self.index_state.folder if self.index_state else self.settings.last_folder
+        self._model_chosen()
+        if reindex and folder and not self._indexing():
+            self.index_folder(folder)
+
+    def _model_failed(self, handle: JobHandle, message: str) -> None:
+        self._reindex_after_model = False
+        self.show_message(f"Could not load the model: {message}", TOPIC_MODEL)
+        self.status_label.setText("Could not load the model")
+        self._update_model_label()
 
     def train_model(self) -> None:
         """Open the training wizard (or bring the open one to the front): it trains on its own worker
@@ -364,28 +514,42 @@ class MainWindow(QMainWindow):
             wizard.deleteLater()
 
     def _suggest_folder(self) -> None:
-        if self.settings.last_folder:
+        if self.settings.last_folder and self.index_state is None and not self._indexing():
             self.status_label.setText(f"Index a folder (Ctrl+I), e.g. {self.settings.last_folder} again with the new model.")
+
+    def _has_model(self) -> bool:
+        choice = self.settings.model_choice
+        return choice == CHOICE_PRETRAINED or (choice == CHOICE_FILE and bool(self.settings.model_path))
 
     def _update_model_label(self) -> None:
         choice = self.settings.model_choice
-        # Once an index is open, the index label names its model and code length.
+        # Once an index is open, the index label names its model.
         self.model_label.setVisible(self.index_state is None)
-        if self.index_state is not None:
-            text = self.index_state.model_description
-        elif self.model_summary is not None:
-            text = self.model_summary.description
+        if self.model_summary is not None:
+            text = model_words(self.model_summary.description, self.model_summary.path).capitalize()
+            tip = f"{self.model_summary.description}\n{self.model_summary.path}\nRuns on: {self.model_summary.device}"
         elif choice == CHOICE_PRETRAINED:
-            text = f"Pretrained EfficientNet-Lite0 + unsupervised {self.settings.unsupervised_bits}-bit codes"
+            text = "Pretrained model (codes fitted on each folder)"
+            bits = self.settings.unsupervised_bits
+            tip = f"EfficientNet-Lite0 (ImageNet) with unsupervised {bits}-bit ITQ codes fitted on each folder"
         elif choice == CHOICE_FILE and self.settings.model_path:
             text = f"Loading {Path(self.settings.model_path).name}…"
+            tip = self.settings.model_path
         else:
-            text = "No model chosen"
+            text, tip = "No model chosen", "Model › Model choices… shows the three ways to get one"
         self.model_label.setText(text)
-        self.model_label.setToolTip(self.settings.model_path or "" if choice == CHOICE_FILE else "")
+        self.model_label.setToolTip(tip)
 
     # -- folders and indexing -------------------------------------------------------------------------
     def choose_folder(self) -> None:
+        """*Index folder…*: asks for the model first when there is none (the folder dialog would only
+        lead to a refusal), and never while an index runs."""
+        if not self._has_model():
+            self._ask_for_model("then pick the folder to index (Ctrl+I).")
+            return
+        if self._indexing():
+            self._refuse_second_index()
+            return
         start = self.settings.last_folder or str(Path.home())
         folder = QFileDialog.getExistingDirectory(self, "Index a photo folder", start)
         if folder:
@@ -395,44 +559,137 @@ class MainWindow(QMainWindow):
         folder = self.index_state.folder if self.index_state else self.settings.last_folder
         if folder:
             self.index_folder(folder)
-        else:
-            self.choose_folder()
 
-    def index_folder(self, folder: str, batch_size: int = 16) -> int | None:
-        """Index (or update the index of) ``folder`` with the chosen model; returns the job id.
-        Batches of 16 (the CLI uses 32) keep a cancel quick on a CPU: the indexer checks between batches."""
-        choice = self.settings.model_choice
-        if choice is None:
-            self.show_first_run()
-            self.show_message("Choose how to get a model first: the pretrained backbone works at once.")
+    def _indexing(self) -> bool:
+        return any(h.kind == "index" and not h.cancel_requested for h in self._active.values())
+
+    def _ask_for_model(self, then: str) -> None:
+        self.show_first_run()
+        self.show_message(f"Choose how to get a model first (the pretrained model works at once); {then}", TOPIC_MODEL)
+
+    def _refuse_second_index(self) -> None:
+        self.show_message("A folder is being indexed: wait for it to finish, or cancel it (Esc) first.", TOPIC_INDEX)
+
+    def index_folder(self, folder: str, batch_size: int = 16) -> JobHandle | None:
+        """Index (or update the index of) ``folder`` with the chosen model; returns the job's handle.
+        Without a model, the folder is remembered and indexed once one is chosen. Batches of 16 (the
+        CLI uses 32) keep a cancel quick on a CPU: the indexer checks between batches."""
+        folder = str(folder)
+        if not self._has_model():
+            self._pending_folder = folder
+            self._ask_for_model(f"{tasks.folder_name(folder)} is indexed as soon as you have.")
             return None
-        if choice == CHOICE_FILE and not self.settings.model_path:
-            self.show_message("Load an FPH weights file first (Model › Load weights file…).")
+        if self._indexing():
+            self._refuse_second_index()
             return None
         self.pages.setCurrentIndex(PAGE_MAIN)
-        self.settings.add_recent_folder(str(folder))
-        self._refresh_recent_menu()
+        choice = self.settings.model_choice
         model = self.settings.model_path if choice == CHOICE_FILE else None
         bits = self.settings.unsupervised_bits if choice == CHOICE_PRETRAINED else None
-        self.index_label.setText(f"Indexing <b>{Path(folder).name}</b>…")
-        return self._submit(
-            self.jobs, "index", tasks.index_folder, str(folder), model, self.settings.device,
-            unsupervised_bits=bits, batch_size=batch_size, replace=True,
+        self.jobs.cancel(kind="open")  # reopening the last index at start-up is superseded
+        self.index_label.setText(f"Indexing <b>{tasks.folder_name(folder)}</b>…")
+        handle = self._submit(
+            self.jobs,
+            "index",
+            tasks.index_folder,
+            folder,
+            model,
+            self.settings.device,
+            unsupervised_bits=bits,
+            batch_size=batch_size,
+            on_finished=self._index_finished,
+            on_failed=self._index_failed,
+            on_cancelled=self._index_cancelled,
+            on_partial=self._index_partial,
         )
+        self.status_label.setText(f"Indexing {tasks.folder_name(folder)}…")
+        return handle
+
+    def _open_index(self, folder: str, model_path: str) -> JobHandle | None:
+        return self._submit(
+            self.jobs,
+            "open",
+            tasks.open_index,
+            folder,
+            model_path,
+            self.settings.device,
+            on_finished=self._index_opened,
+            on_failed=self._open_failed,
+        )
+
+    def _index_partial(self, result) -> None:
+        if isinstance(result, tasks.Step):  # a new step: its words, and a bar that starts over
+            self.status_label.setText(result.describe())
+            self.progress_bar.setRange(0, 0)
+        elif isinstance(result, tasks.IndexState):  # a cancelled update: what is committed is usable
+            self._set_index_state(result)
+
+    def _index_finished(self, state: tasks.IndexState) -> None:
+        self.settings.add_recent_folder(state.folder)  # only a folder that was indexed is remembered
+        self._refresh_recent_menu()
+        self._set_index_state(state)
+        self.banner.clear(TOPIC_INDEX)
+        self.status_label.setText(state.summary or "Index ready.")
+        if self._search_pending or self.query_paths:
+            self.run_search(announce=False)  # the finish message stays; the results say what was found
+
+    def _index_opened(self, state: tasks.IndexState) -> None:
+        self._set_index_state(state)
+        self.status_label.setText(state.summary or "Index ready.")
+        if self._search_pending:
+            self.run_search(announce=False)
+
+    def _open_failed(self, handle: JobHandle, message: str) -> None:
+        self._show_index_label()
+        if handle.user_error:  # the last folder's index is gone or was made with another model: not an error
+            self.status_label.setText("Index a folder (Ctrl+I) to search it.")
+        else:
+            self.show_message(f"Could not open the last index: {message}")
+
+    def _index_failed(self, handle: JobHandle, message: str) -> None:
+        self._show_index_label()  # the index the user works in stays the current one
+        self.show_message(f"Indexing failed: {message}", TOPIC_INDEX)
+        if self.index_state is not None:
+            self.status_label.setText(f"Indexing failed; you are still searching {tasks.folder_name(self.index_state.folder)}.")
+        else:
+            self.status_label.setText("Indexing failed.")
+
+    def _index_cancelled(self, handle: JobHandle) -> None:
+        self._show_index_label()
+        if self.index_state is not None and not self.index_state.complete:
+            self.settings.add_recent_folder(self.index_state.folder)  # its finished batches are kept
+            self._refresh_recent_menu()
+            self._update_actions()
+        done = f"{self.index_state.photos:,} photos are indexed so far; " if self.index_state else ""
+        self.status_label.setText(f"Indexing cancelled. {done}Update index (F5) continues where it stopped.")
 
     def _refresh_recent_menu(self) -> None:
         self.recent_menu.clear()
         recent = self.settings.recent_folders
         for i, folder in enumerate(recent):
             action = self.recent_menu.addAction(f"&{i + 1}  {folder}")
-            action.setToolTip(f"Index {folder} again (only new and changed photos are encoded)")
+            action.setToolTip(f"Index {folder} again (only new and changed photos are analysed)")
             action.triggered.connect(lambda _=False, f=folder: self.index_folder(f))
         self.recent_menu.setEnabled(bool(recent))
 
     def _set_index_state(self, state: tasks.IndexState) -> None:
         self.index_state = state
-        name = Path(state.folder).name or state.folder
-        parts = [f"<b>{name}</b>", f"{state.photos:,} photos", state.model_description]
+        self._show_index_label()
+        self._update_model_label()
+        self._update_actions()
+        self.indexReady.emit(state)
+
+    def _show_index_label(self) -> None:
+        state = self.index_state
+        if state is None:
+            self.index_label.setText("No folder indexed")
+            self.index_label.setToolTip("Index a folder (Ctrl+I) to search it")
+            return
+        parts = [
+            f"<b>{tasks.folder_name(state.folder)}</b>",
+            f"{state.photos:,} photos",
+            model_words(state.model_description, state.model_path),
+        ]
         if state.skipped:
             parts.append(f'<a href="skipped">{state.skipped} skipped</a>')
         if state.offline:
@@ -445,20 +702,27 @@ class MainWindow(QMainWindow):
             f"Code length: {state.code_bits} bits\nModel file: {state.model_path}\nSkipped: {state.skipped}"
             + ("" if state.complete else "\nThe last update did not finish: Update index (F5) continues it.")
         )
-        self._update_model_label()
-        self._update_actions()
-        self.indexReady.emit(state)
 
     def _index_link(self, link: str) -> None:
         if link == "skipped" and self.index_state is not None:
-            self._submit(self.lookups, "skipped", tasks.skipped_files, self.index_state.library)
+            folder = self.index_state.folder
+            self._submit(
+                self.lookups,
+                "skipped",
+                tasks.skipped_files,
+                self.index_state.library,
+                on_finished=lambda items: SkippedDialog(folder, items, self).open(),
+                on_failed=lambda handle, message: self.show_message(f"Could not list the skipped files: {message}"),
+            )
 
     # -- queries ----------------------------------------------------------------------------------------
     def open_photos(self) -> None:
         from .drop_area import image_suffixes
 
         pattern = " ".join(f"*{s}" for s in sorted(image_suffixes()))
-        paths, _ = QFileDialog.getOpenFileNames(self, "Search with photos", self.settings.last_folder or "", f"Photos ({pattern});;All files (*)")
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Search with photos", self.settings.last_folder or "", f"Photos ({pattern});;All files (*)"
+        )
         if paths:
             self.search_with_paths(paths)
 
@@ -505,28 +769,61 @@ class MainWindow(QMainWindow):
         self.drop_area.set_query_image(self.thumbnails.cached(self.query_paths[0]) if self.query_paths else None)
         if self.query_paths:
             self.thumbnails.request(self.query_paths[0])
+        self.lookups.cancel(kind="compare")
         self.comparison.clear()
         self.run_search()
 
-    def run_search(self) -> int | None:
+    def run_search(self, announce: bool = True) -> JobHandle | None:
+        """Search with the current queries. ``announce``: say in the status bar what was found
+        (not when the search only refreshes the results after an index update, whose message stays)."""
         if not self.query_paths:
             return None
         if self.index_state is None:
-            if self.jobs.is_busy("index") or self.jobs.is_busy("open"):
-                self._search_pending = True
+            self._search_pending = True
+            if any(h.kind in ("index", "open") and not h.cancel_requested for h in self._active.values()):
                 self.status_label.setText("The search will run as soon as the index is ready.")
             else:
-                self._search_pending = True
-                self.show_message("Index a folder first (File › Index folder…, Ctrl+I); the search runs when it is ready.")
+                self.show_message(
+                    "Index a folder first (File › Index folder…, Ctrl+I); the search runs when it is ready.", TOPIC_INDEX
+                )
             return None
         self._search_pending = False
         self.settings.top_k = self.results.top_k.value()
         self.settings.hide_duplicates = self.results.hide_duplicates.isChecked()
         return self._submit(
-            self.lookups, "search", tasks.search, self.index_state.library, list(self.query_paths),
-            self.results.top_k.value(), self.results.hide_duplicates.isChecked(), len(self.query_paths) > 1,
+            self.lookups,
+            "search",
+            tasks.search,
+            self.index_state.library,
+            list(self.query_paths),
+            self.results.top_k.value(),
+            self.results.hide_duplicates.isChecked(),
+            len(self.query_paths) > 1,
             replace=True,
+            on_finished=lambda outcome: self._search_finished(outcome, announce),
+            on_failed=self._search_failed,
         )
+
+    def _search_finished(self, outcome, announce: bool) -> None:
+        self.banner.clear(TOPIC_INDEX)
+        self.banner.clear(TOPIC_SEARCH)
+        self.results.show_outcome(outcome)
+        errors = [q.error for q in outcome.queries if q.error]
+        if errors:
+            self.show_message("; ".join(errors[:3]), TOPIC_SEARCH)
+        if self.results.selected_path() is None:
+            self.comparison.clear()
+        if announce:
+            count = sum(len(q.hits) for q in outcome.queries)
+            queries = len(outcome.queries)
+            self.status_label.setText(f"Found {count} look-alikes for {queries} quer{'y' if queries == 1 else 'ies'}.")
+        self.searchFinished.emit(outcome)
+
+    def _search_failed(self, handle: JobHandle, message: str) -> None:
+        self.show_message(f"Search failed: {message}", TOPIC_SEARCH)
+        self.status_label.setText("Search failed")
+        self.results.clear("The search failed; the message above says why.")
+        self.comparison.clear()
 
     def _results_options_changed(self) -> None:
         if self.results.outcome is not None:
@@ -537,111 +834,88 @@ class MainWindow(QMainWindow):
         if self.index_state is None or query is None:
             return
         self.comparison.show_loading(query, match_path)
-        self._submit(self.lookups, "compare", tasks.compare, self.index_state.library, query, match_path, replace=True)
+        self._submit(
+            self.lookups,
+            "compare",
+            tasks.compare,
+            self.index_state.library,
+            query,
+            match_path,
+            replace=True,
+            on_finished=self._comparison_ready,
+            on_failed=self._comparison_failed,
+        )
+
+    def _comparison_ready(self, result: tasks.Comparison) -> None:
+        if self.results.selected_path() != result.match.path:
+            return  # the selection moved on (or the results were replaced) while it was computed
+        self.comparison.show_comparison(result)
+        self.status_label.setText(
+            f"{Path(result.match.path).name}: {result.distance} of {result.code_bits} bits differ from the query."
+        )
+        self.comparisonShown.emit(result)
+
+    def _comparison_failed(self, handle: JobHandle, message: str) -> None:
+        self.comparison.show_error(message)
+        self.status_label.setText("Could not compare")
 
     # -- jobs -----------------------------------------------------------------------------------------
-    def _submit(self, runner: JobRunner, kind: str, fn, *args, replace: bool = False, **kwargs) -> int | None:
+    def _submit(
+        self,
+        runner: JobRunner,
+        kind: str,
+        fn,
+        *args,
+        replace: bool = False,
+        on_finished=None,
+        on_failed=None,
+        on_cancelled=None,
+        on_partial=None,
+        **kwargs,
+    ) -> JobHandle | None:
+        """Start a job and connect its handle: first the window's own bookkeeping, then the job's
+        handlers (``on_failed(handle, message)``), then the window's signals for observers."""
         if self._closing:
             return None
-        job_id = runner.submit(kind, fn, *args, replace=replace, **kwargs)
-        self._active[job_id] = kind
+        handle = runner.submit(kind, fn, *args, replace=replace, **kwargs)
+        self._active[handle.id] = handle
+        handle.finished.connect(lambda _result: self._job_ended(handle))
+        handle.failed.connect(lambda _message: self._job_ended(handle))
+        handle.cancelled.connect(lambda: self._job_ended(handle))
+        if kind in BUSY_KINDS:
+            handle.started.connect(lambda: self._busy_job_started(handle))
+            handle.status.connect(self.status_label.setText)
+            handle.progress.connect(self._busy_job_progress)
+        if on_partial is not None:
+            handle.partial.connect(on_partial)
+        if on_finished is not None:
+            handle.finished.connect(on_finished)
+        if on_failed is not None:
+            handle.failed.connect(lambda message: on_failed(handle, message))
+        if on_cancelled is not None:
+            handle.cancelled.connect(lambda: on_cancelled(handle))
+        handle.failed.connect(lambda message: self.jobFailed.emit(kind, message))
+        handle.cancelled.connect(lambda: self.jobCancelled.emit(kind))
         self._update_actions()
-        return job_id
+        self.jobSubmitted.emit(handle)
+        return handle
 
-    def _job_started(self, job_id: int, kind: str) -> None:
-        if kind in ("index", "model", "open"):
-            self.progress_bar.setRange(0, 0)
-            self.progress_bar.show()
-            self.cancel_button.setVisible(kind == "index")
+    def _busy_job_started(self, handle: JobHandle) -> None:
+        self.progress_bar.setRange(0, 0)
+        self.progress_bar.show()
+        self.cancel_button.setVisible(any(h.kind == "index" for h in self._active.values()))
 
-    def _job_status(self, job_id: int, text: str) -> None:
-        self.status_label.setText(text)
+    def _busy_job_progress(self, done: int, total: int) -> None:
+        self.progress_bar.setRange(0, max(total, 1))
+        self.progress_bar.setValue(done)
+        self.progress_bar.setFormat(f"{done:,}/{total:,}")
 
-    def _job_progress(self, job_id: int, done: int, total: int) -> None:
-        if self._active.get(job_id) == "index":
-            self.progress_bar.setRange(0, max(total, 1))
-            self.progress_bar.setValue(done)
-            self.progress_bar.setFormat(f"{done}/{total}")
-
-    def _job_partial(self, job_id: int, result) -> None:
-        if isinstance(result, tasks.IndexState):  # a cancelled update: what is committed is usable
-            self._set_index_state(result)
-        elif hasattr(result, "done") and hasattr(result, "total"):
-            self.status_label.setText(f"Indexing: {result.done} of {result.total} new or changed photos done")
-
-    def _job_ended(self, job_id: int) -> None:
-        self._active.pop(job_id, None)
-        if not any(kind in ("index", "model", "open") for kind in self._active.values()):
+    def _job_ended(self, handle: JobHandle) -> None:
+        self._active.pop(handle.id, None)
+        if not any(h.kind in BUSY_KINDS for h in self._active.values()):
             self.progress_bar.hide()
             self.cancel_button.hide()
         self._update_actions()
-
-    def _job_finished(self, job_id: int, kind: str, result) -> None:
-        self._job_ended(job_id)
-        if kind == "warmup":
-            if self.settings.model_choice is None:
-                self.status_label.setText("PyTorch loaded. Choose how to get a model to start.")
-            elif self.index_state is None and not self._active:
-                self.status_label.setText("Ready. Index a folder (Ctrl+I) to search it.")
-        elif kind == "model":
-            self.model_summary = result
-            self.settings.model_choice = CHOICE_FILE
-            self.settings.model_path = result.path
-            self.pages.setCurrentIndex(PAGE_MAIN)
-            if self.index_state is not None and Path(self.index_state.model_path) != Path(result.path):
-                self.status_label.setText(f"Model ready: {result.description}. Index a folder to use it (Ctrl+I).")
-            else:
-                self.status_label.setText(f"Model ready: {result.description} on {result.device}.")
-            self._update_model_label()
-            self.modelReady.emit(result)
-            folder = self.index_state.folder if self.index_state else self.settings.last_folder
-            if self._reindex_after_model and folder:
-                self.index_folder(folder)
-            self._reindex_after_model = False
-        elif kind in ("index", "open"):
-            search_again = self._search_pending or (kind == "index" and bool(self.query_paths))
-            self.status_label.setText(result.summary or "Index ready.")
-            self._set_index_state(result)
-            if search_again:
-                self.run_search()
-        elif kind == "search":
-            self.results.show_outcome(result)
-            errors = [q.error for q in result.queries if q.error]
-            if errors:
-                self.show_message("; ".join(errors[:3]))
-            count = sum(len(q.hits) for q in result.queries)
-            self.status_label.setText(f"Found {count} look-alikes for {len(result.queries)} quer{'y' if len(result.queries) == 1 else 'ies'}.")
-            self.searchFinished.emit(result)
-        elif kind == "compare":
-            self.comparison.show_comparison(result)
-            self.status_label.setText(
-                f"{Path(result.match.path).name}: {result.distance} of {result.code_bits} bits differ from the query."
-            )
-            self.comparisonShown.emit(result)
-        elif kind == "skipped":
-            SkippedDialog(self.index_state.folder if self.index_state else "", result, self).open()
-
-    def _job_failed(self, job_id: int, kind: str, message: str) -> None:
-        self._job_ended(job_id)
-        if kind == "open":  # the last folder's index is gone or was made with another model: not an error
-            self.status_label.setText("Index a folder (Ctrl+I) to search it.")
-        else:
-            what = {"index": "Indexing failed", "model": "Could not load the model", "search": "Search failed",
-                    "compare": "Could not compare", "warmup": "Could not load PyTorch"}.get(kind, "Failed")
-            self.show_message(f"{what}: {message}")
-            self.status_label.setText(what)
-            if kind == "index" and self.index_state is None:
-                self.index_label.setText("No folder indexed")
-        self.jobFailed.emit(kind, message)
-
-    def _job_cancelled(self, job_id: int, kind: str) -> None:
-        self._job_ended(job_id)
-        if kind == "index":
-            done = f"{self.index_state.photos} photos are indexed so far; " if self.index_state else ""
-            self.status_label.setText(f"Indexing cancelled. {done}Update index (F5) continues where it stopped.")
-            if self.index_state is None:
-                self.index_label.setText("No folder indexed")
-        self.jobCancelled.emit(kind)
 
     def cancel_work(self) -> None:
         self.jobs.cancel(kind="index")
@@ -650,12 +924,16 @@ class MainWindow(QMainWindow):
         self.status_label.setText("Cancelling…")
 
     def _update_actions(self) -> None:
-        self.cancel_action.setEnabled(any(kind in ("index", "search", "compare") for kind in self._active.values()))
-        self.reindex_action.setEnabled(self.index_state is not None or bool(self.settings.last_folder))
+        kinds = {h.kind for h in self._active.values() if not h.cancel_requested}
+        indexing = "index" in kinds
+        self.cancel_action.setEnabled(bool(kinds & set(CANCELLABLE_KINDS)))
+        self.index_action.setEnabled(not indexing)
+        self.reindex_action.setEnabled(not indexing and (self.index_state is not None or bool(self.settings.last_folder)))
+        self.recent_menu.setEnabled(not indexing and bool(self.settings.recent_folders))
 
     # -- messages and dialogs ---------------------------------------------------------------------------
-    def show_message(self, text: str) -> None:
-        self.banner.show_message(text)
+    def show_message(self, text: str, topic: str | None = None) -> None:
+        self.banner.show_message(text, topic)
 
     def open_settings(self) -> None:
         dialog = SettingsDialog(self.settings, self)
@@ -670,27 +948,35 @@ class MainWindow(QMainWindow):
             keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
             if keys:
                 rows.append(f"<tr><td><b>{keys}</b></td><td>{action.text().replace('&', '')}</td></tr>")
-        QMessageBox.information(self, "Keyboard shortcuts", "<table cellspacing=4>" + "".join(sorted(set(rows))) + "</table>"
-                                "<p>Tab moves between areas; arrow keys move in the results; Alt + the underlined letter opens a menu.</p>")
+        QMessageBox.information(
+            self,
+            "Keyboard shortcuts",
+            "<table cellspacing=4>" + "".join(sorted(set(rows))) + "</table>"
+            "<p>Tab moves between areas; arrow keys move in the results; Alt + the underlined letter opens a menu.</p>",
+        )
 
     def show_about(self) -> None:
         from .. import __version__
 
-        QMessageBox.about(self, "About fph-desktop", f"<b>fph-desktop {__version__}</b><p>Find fine-grained look-alikes in your "
-                          "photo folders with Feature Pyramid Hashing (Yang et al., ICMR 2019).</p><p>Apache-2.0</p>")
+        QMessageBox.about(
+            self,
+            "About fph-desktop",
+            f"<b>fph-desktop {__version__}</b><p>Find fine-grained look-alikes in your "
+            "photo folders with Feature Pyramid Hashing (Yang et al., ICMR 2019).</p><p>Apache-2.0</p>",
+        )
 
     # -- drops onto the whole window ----------------------------------------------------------------------
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
         self.drop_area.dragEnterEvent(event)
 
-    def dragMoveEvent(self, event) -> None:
+    def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt's name
         event.acceptProposedAction()
 
-    def dropEvent(self, event: QDropEvent) -> None:
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt's name
         self.drop_area.dropEvent(event)
 
     # -- closing ----------------------------------------------------------------------------------------
-    def closeEvent(self, event: QCloseEvent) -> None:
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         """Cancel the running work and wait for the worker threads: the index keeps every whole batch."""
         self.shutdown()
         event.accept()

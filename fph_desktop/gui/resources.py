@@ -4,12 +4,13 @@ In a checkout they live in ``resources/`` at the repository top; a wheel ships t
 package ``fph_desktop.gui.resources_data`` (mapped onto that folder in ``pyproject.toml``). Icons are
 SVGs drawn in one colour (``#ICON``) that is replaced by the theme's icon colour when loaded.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSize, Qt
@@ -27,7 +28,8 @@ def resources_dir() -> Path:
             return candidate
     raise FileNotFoundError(
         "fph-desktop's resources (style.qss, icons) were not found in "
-        + " or ".join(str(c) for c in candidates) + "; reinstall fph-desktop"
+        + " or ".join(str(c) for c in candidates)
+        + "; reinstall fph-desktop"
     )
 
 
@@ -56,7 +58,7 @@ def system_is_dark() -> bool:
     return app.palette().color(QPalette.ColorRole.Window).lightness() < 128
 
 
-@lru_cache(maxsize=None)
+@cache
 def _themes() -> dict[str, dict[str, str]]:
     return json.loads((resources_dir() / "themes.json").read_text(encoding="utf-8"))
 
@@ -67,11 +69,32 @@ def theme(dark: bool | None = None) -> dict[str, str]:
 
 
 def stylesheet(dark: bool | None = None) -> str:
+    """style.qss with the theme's colours filled in (``@accent``) and ``url(icon:NAME)`` pointing at
+    the icon NAME drawn in the theme's icon colour (Qt style sheets take image files only)."""
     colours = theme(dark)
     text = (resources_dir() / "style.qss").read_text(encoding="utf-8")
     # Longest names first, so "@warning_bg" is not read as "@warning" + "_bg".
     names = sorted(colours, key=len, reverse=True)
-    return re.sub("@(" + "|".join(names) + r")\b", lambda m: colours[m.group(1)], text)
+    text = re.sub("@(" + "|".join(names) + r")\b", lambda m: colours[m.group(1)], text)
+    return re.sub(r"url\(icon:([a-z0-9-]+)\)", lambda m: f"url({themed_icon_file(m.group(1), colours['icon'])})", text)
+
+
+def themed_icon_file(name: str, colour: str) -> str:
+    """The path of ``icons/<name>.svg`` drawn in ``colour``, written once into the cache (for style
+    sheets, which cannot recolour an image). Where the cache cannot be written, the uncoloured
+    icon's own path: still drawn, in the icon's fallback black."""
+    source = resources_dir() / "icons" / f"{name}.svg"
+    try:
+        from .. import paths
+
+        target = paths.cache_dir() / "themed-icons" / colour.lstrip("#").lower() / f"{name}.svg"
+        svg = source.read_text(encoding="utf-8").replace("#ICON", colour)
+        if not target.is_file() or target.read_text(encoding="utf-8") != svg:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(svg, encoding="utf-8")
+        return target.as_posix()
+    except OSError:
+        return source.as_posix()
 
 
 _icon_cache: dict[tuple[str, str], QIcon] = {}

@@ -3,6 +3,7 @@
 Thumbnails are asked for only when the view paints an item (so a long list loads lazily, as the
 view scrolls), and arrive from :class:`~fph_desktop.gui.thumbnails.ThumbnailLoader`.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,11 +14,35 @@ from pathlib import Path
 
 from PySide6.QtCore import QAbstractListModel, QItemSelectionModel, QModelIndex, QPoint, QRect, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
-    QAction, QColor, QDesktopServices, QFont, QFontMetrics, QGuiApplication, QIcon, QImage, QKeySequence, QPainter, QPen, QPixmap,
+    QAction,
+    QColor,
+    QDesktopServices,
+    QFont,
+    QFontMetrics,
+    QGuiApplication,
+    QIcon,
+    QImage,
+    QKeySequence,
+    QPainter,
+    QPen,
+    QPixmap,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel, QListView, QMenu, QSizePolicy, QSpinBox, QStyle,
-    QStyledItemDelegate, QStyleOptionViewItem, QToolButton, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QMenu,
+    QSizePolicy,
+    QSpinBox,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from . import resources
@@ -67,8 +92,8 @@ class ResultsModel(QAbstractListModel):
             self._rows.setdefault(item.path, []).append(row)
         self.endResetModel()
 
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.items)
+    def rowCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802 - Qt's name
+        return 0 if parent is not None and parent.isValid() else len(self.items)
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or index.row() >= len(self.items):
@@ -107,16 +132,40 @@ class ResultsModel(QAbstractListModel):
         self._thumbnail_ready(path, QImage())
 
 
+def name_lines(metrics: QFontMetrics, name: str, width: int, lines: int = 2) -> list[str]:
+    """A file name on at most ``lines`` lines of ``width`` pixels: broken after "_", "-" or a space
+    where it can be (anywhere if not); what still does not fit is elided at the start of the last
+    line, so the end of the name (the photo's number, its extension) always stays readable."""
+    if metrics.horizontalAdvance(name) <= width:
+        return [name]
+    out: list[str] = []
+    rest = name
+    while len(out) < lines - 1 and metrics.horizontalAdvance(rest) > width:
+        fits = len(rest)
+        while fits > 1 and metrics.horizontalAdvance(rest[:fits]) > width:
+            fits -= 1
+        cut = max(rest.rfind(c, 0, fits) + 1 for c in "_- ")
+        if cut < fits // 2:
+            cut = max(cut, rest.rfind(".", 0, fits) + 1)
+        if cut < fits // 2:
+            cut = fits
+        out.append(rest[:cut])
+        rest = rest[cut:]
+    out.append(metrics.elidedText(rest, Qt.TextElideMode.ElideLeft, width))
+    return out
+
+
 class ResultDelegate(QStyledItemDelegate):
     """One tile: the thumbnail centred in a fixed box, a distance badge on it, rank and file name
-    (elided) under it, so every tile has the same size and the distance is readable at a glance."""
+    under it (on two lines when it is long; never cut in the middle), so every tile has the same
+    size and the distance is readable at a glance."""
 
     PAD = 6
-    TEXT_LINES = 1
+    TEXT_LINES = 2
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
         line = option.fontMetrics.height()
-        return QSize(THUMB_SIDE + 2 * self.PAD, THUMB_SIDE + 2 * self.PAD + line + 4)
+        return QSize(THUMB_SIDE + 2 * self.PAD, THUMB_SIDE + 2 * self.PAD + self.TEXT_LINES * line + 4)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         colours = resources.theme()
@@ -145,7 +194,9 @@ class ResultDelegate(QStyledItemDelegate):
         font.setBold(True)
         painter.setFont(font)
         metrics = QFontMetrics(font)
-        badge = QRect(badge_anchor.x() + 4, badge_anchor.y() + 4, metrics.horizontalAdvance(badge_text) + 12, metrics.height() + 2)
+        badge = QRect(
+            badge_anchor.x() + 4, badge_anchor.y() + 4, metrics.horizontalAdvance(badge_text) + 12, metrics.height() + 2
+        )
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor(colours["accent"]))
         painter.drawRoundedRect(badge, badge.height() / 2, badge.height() / 2)
@@ -153,9 +204,11 @@ class ResultDelegate(QStyledItemDelegate):
         painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, badge_text)
         painter.setFont(option.font)
         painter.setPen(QColor(colours["text"]))
-        text_rect = QRect(rect.x() + 4, box.bottom() + 4, rect.width() - 8, option.fontMetrics.height())
+        line = option.fontMetrics.height()
+        width = rect.width() - 8
         label = f"{index.row() + 1}. {Path(index.data(PathRole)).name}"
-        painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter, option.fontMetrics.elidedText(label, Qt.TextElideMode.ElideMiddle, text_rect.width()))
+        for i, text in enumerate(name_lines(option.fontMetrics, label, width, self.TEXT_LINES)):
+            painter.drawText(QRect(rect.x() + 4, box.bottom() + 4 + i * line, width, line), Qt.AlignmentFlag.AlignHCenter, text)
         painter.restore()
 
 
@@ -169,9 +222,18 @@ def reveal_in_file_manager(path: str) -> None:
         uri = QUrl.fromLocalFile(path).toString()
         try:
             subprocess.Popen(
-                ["dbus-send", "--session", "--dest=org.freedesktop.FileManager1", "--type=method_call",
-                 "/org/freedesktop/FileManager1", "org.freedesktop.FileManager1.ShowItems", f"array:string:{uri}", "string:"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    "dbus-send",
+                    "--session",
+                    "--dest=org.freedesktop.FileManager1",
+                    "--type=method_call",
+                    "/org/freedesktop/FileManager1",
+                    "org.freedesktop.FileManager1.ShowItems",
+                    f"array:string:{uri}",
+                    "string:",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
         except OSError:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
@@ -192,7 +254,7 @@ class ResultsPanel(QWidget):
         self.outcome = None
         self.view_selector = QComboBox()
         self.view_selector.setToolTip("Show the look-alikes of one query photo, or one ranking of all of them (sum of distances)")
-        self.view_selector.setMinimumContentsLength(10)
+        self.view_selector.setMinimumContentsLength(6)
         self.view_selector.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.view_selector.currentIndexChanged.connect(self._show_current)
         self.top_k = QSpinBox(minimum=1, maximum=500, value=top_k)
@@ -242,9 +304,15 @@ class ResultsPanel(QWidget):
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
 
-        self.open_action = self._action("Open file", "open-external", "Open the selected photo in its default app", "Ctrl+Return", self.open_selected)
-        self.reveal_action = self._action("Show in file manager", "show-folder", "Show the selected photo in its folder", "Ctrl+Shift+R", self.reveal_selected)
-        self.copy_action = self._action("Copy path", "copy", "Copy the selected photo's full path", "Ctrl+Shift+C", self.copy_selected)
+        self.open_action = self._action(
+            "Open file", "open-external", "Open the selected photo in its default app", "Ctrl+Return", self.open_selected
+        )
+        self.reveal_action = self._action(
+            "Show in file manager", "show-folder", "Show the selected photo in its folder", "Ctrl+Shift+R", self.reveal_selected
+        )
+        self.copy_action = self._action(
+            "Copy path", "copy", "Copy the selected photo's full path", "Ctrl+Shift+C", self.copy_selected
+        )
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         for action in (self.open_action, self.reveal_action, self.copy_action):

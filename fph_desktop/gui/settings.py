@@ -4,6 +4,7 @@ layout. One typed accessor per key; a ``settings_version`` key lets later releas
 Tests and portable installs get their own settings file: when ``FPH_DESKTOP_DATA_DIR`` is set, the
 settings live in an INI file there instead of the user's registry / config folder.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,7 +12,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 
 SETTINGS_VERSION = 1
@@ -164,7 +173,7 @@ class SettingsDialog(QDialog):
             "Code length of the unsupervised codes fitted on a folder (needs more photos than bits); "
             "applies to folders indexed from now on"
         )
-        form.addRow("&Unsupervised code length (bits):", self.bits)
+        form.addRow("Pretrained model's &code length (bits):", self.bits)
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda", "mps"])
         self.device.setCurrentText(settings.device)

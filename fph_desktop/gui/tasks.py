@@ -2,11 +2,13 @@
 views. Each takes a :class:`~fph_desktop.progress.Progress` first. torch and the index are imported
 inside the functions, so importing this module stays cheap.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..index.ranking import Hit, QueryHits, SearchOutcome, search_many
 from ..progress import Progress
@@ -28,7 +30,7 @@ class ModelSummary:
 
 def warm_up(progress: Progress) -> str:
     """Import torch (seconds on a cold start) so the first real job does not pay for it."""
-    progress.set_status("Loading PyTorch…")
+    progress.set_status("Getting the model library ready…")
     import torch  # noqa: F401
 
     from ..model import encoder  # noqa: F401
@@ -40,9 +42,8 @@ def load_model(progress: Progress, path: str, device: str | None = None) -> Mode
     """Load (and cache, for the index jobs) the weights file at ``path``."""
     from ..index import load_encoder
 
-    progress.set_status(f"Loading PyTorch and the model {Path(path).name}…")
+    progress.set_status(f"Loading the model {Path(path).name}…")
     encoder, model_path = load_encoder(path, None, None if device in (None, "auto") else device)
-    progress.set_status(f"Model ready: {encoder.info.describe()}")
     return ModelSummary(str(model_path), encoder.info.describe(), encoder.code_bits, encoder.fingerprint, str(encoder.device))
 
 
@@ -150,25 +151,38 @@ def index_summary(report, photos: int, seconds: float, fitted: bool = False) -> 
     if report.offline:
         return f"{name} could not be reached ({report.offline_reason}); its index was kept as it was."
     changes = []
-    for count, text in (
-        (report.encoded, "new or changed photos analysed"), (report.moved, "moved or renamed"),
-        (report.reused, "copies of indexed photos"), (report.deleted, "removed"), (report.failed, "could not be read"),
+    for count, one, many in (
+        (report.encoded, "new or changed photo analysed", "new or changed photos analysed"),
+        (report.moved, "moved or renamed", "moved or renamed"),
+        (report.reused, "copy of an indexed photo", "copies of indexed photos"),
+        (report.deleted, "removed", "removed"),
+        (report.failed, "could not be read", "could not be read"),
     ):
         if count:
-            changes.append(f"{count:,} {text}")
+            changes.append(f"{count:,} {one if count == 1 else many}")
     if not changes:
         return f"{name} is up to date: {photos:,} photos, nothing changed ({took})."
-    verb = "Indexed" if not (report.unchanged or report.deleted or report.still_skipped) else "Updated"
     fit = "; the codes were fitted on its photos first" if fitted else ""
-    return f"{verb} {name} in {took}: {photos:,} photos ({', '.join(changes)}){fit}."
+    if not (report.unchanged or report.deleted or report.still_skipped):  # a first index: every photo is new
+        unread = f", {report.failed:,} could not be read" if report.failed else ""
+        return f"Indexed {name} in {took}: {photos:,} photos{unread}{fit}."
+    return f"Updated {name} in {took}: {photos:,} photos ({', '.join(changes)}){fit}."
 
 
 def _state(library, summary: str = "", complete: bool = True, seconds: float = 0.0) -> IndexState:
     info = library.info()
     return IndexState(
-        library=library, folder=str(library.folder), photos=len(library), skipped=info.skipped,
-        model_path=str(library.model_path or ""), model_description=info.model_description or library.encoder.info.describe(),
-        code_bits=library.encoder.code_bits, summary=summary, complete=complete, offline=library.offline, seconds=seconds,
+        library=library,
+        folder=str(library.folder),
+        photos=len(library),
+        skipped=info.skipped,
+        model_path=str(library.model_path or ""),
+        model_description=info.model_description or library.encoder.info.describe(),
+        code_bits=library.encoder.code_bits,
+        summary=summary,
+        complete=complete,
+        offline=library.offline,
+        seconds=seconds,
     )
 
 
@@ -183,8 +197,13 @@ def open_index(progress: Progress, folder: str, model_path: str, device: str | N
 
 
 def index_folder(
-    progress: Progress, folder: str, model_path: str | None, device: str | None = None, *,
-    unsupervised_bits: int | None = None, batch_size: int = 32,
+    progress: Progress,
+    folder: str,
+    model_path: str | None,
+    device: str | None = None,
+    *,
+    unsupervised_bits: int | None = None,
+    batch_size: int = 32,
 ) -> IndexState:
     """Bring the index of ``folder`` up to date. ``model_path`` None with ``unsupervised_bits``: use
     (or first fit) the unsupervised model of this folder. The steps are announced as :class:`Step`
@@ -203,15 +222,20 @@ def index_folder(
         raise NoModelError("no model chosen", hint="load a weights file, or choose the pretrained backbone (Model menu)")
     fitting = model_path is None and not unsupervised_model_path(folder, unsupervised_bits).is_file()
     if fitting:
-        texts = [f"Looking for photos in {name}", "Reading the photos to fit the codes on them", "Fitting the codes",
-                 "Analysing the photos with the fitted codes"]
+        texts = [
+            f"Looking for photos in {name}",
+            "Reading the photos to fit the codes on them",
+            "Fitting the codes",
+            "Analysing the photos with the fitted codes",
+        ]
     else:
         texts = [f"Looking for new and changed photos in {name}", "Analysing the new and changed photos"]
     steps = _Steps(progress, texts)
     steps.begin(1)
     if model_path is None:
         fit_stage = _Stage(
-            progress, starting=lambda done, total: steps.begin(2),
+            progress,
+            starting=lambda done, total: steps.begin(2),
             counted=lambda done, total: steps.begin(3) if total and done >= total else None,
         )
         model_path = ensure_unsupervised_model(fit_stage, folder, unsupervised_bits, device)
@@ -245,13 +269,19 @@ class Skipped:
 
 def skipped_files(progress: Progress, library) -> list[Skipped]:
     items = [Skipped(s.relpath, s.reason) for s in library.skipped_files()]
-    items += [Skipped(relpath.rstrip("/") + "/", f"folder could not be read: {reason}") for relpath, reason in library.unreadable_dirs()]
+    items += [
+        Skipped(relpath.rstrip("/") + "/", f"folder could not be read: {reason}") for relpath, reason in library.unreadable_dirs()
+    ]
     return items
 
 
 # -- search --------------------------------------------------------------------------------------------
 def search(
-    progress: Progress, library, queries: Sequence[str], k: int = 24, hide_duplicates: bool = True,
+    progress: Progress,
+    library,
+    queries: Sequence[str],
+    k: int = 24,
+    hide_duplicates: bool = True,
     combined: bool = False,
 ) -> SearchOutcome:
     return search_many(library, queries, k, hide_duplicates, combined, progress)

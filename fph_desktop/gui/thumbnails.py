@@ -5,6 +5,7 @@ thumbnail. Decoding uses :func:`fph_desktop.imaging.open_image` (JPEG draft redu
 orientation), in a small QThreadPool; finished images come back as ``ready(path, QImage)`` in the
 GUI thread. Only QImage crosses threads (QPixmap is GUI-thread only).
 """
+
 from __future__ import annotations
 
 import hashlib

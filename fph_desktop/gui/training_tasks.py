@@ -1,5 +1,6 @@
 """The training wizard's jobs: thin, Qt-free calls into the core, run on the worker layer like the
 main window's (each takes a :class:`~fph_desktop.progress.Progress` first and returns plain data)."""
+
 from __future__ import annotations
 
 import os

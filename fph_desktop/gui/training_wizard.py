@@ -5,23 +5,45 @@ indexing and searching while a model trains. Closing the wizard, or the app, mid
 next training step; the last finished epoch's checkpoint stays on disk, and the next time the wizard
 opens it offers to resume that run (``train/runs.py`` finds it).
 """
+
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QValidator
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QHeaderView,
-    QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem,
-    QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget, QWizard, QWizardPage,
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+    QWizard,
+    QWizardPage,
 )
 
+from .. import errors
 from ..fileio import atomic_write
 from . import resources, training_tasks
 from .training_plot import TrainingPlot
-from .workers import JobRunner
+from .workers import JobHandle, JobRunner
 
 PAGE_DATA, PAGE_MODEL, PAGE_TRAIN, PAGE_FINISH = range(4)
 
@@ -42,7 +64,17 @@ MODE_LABELS = {"fast": "Fast: frozen backbone, cached features (CPU)", "full": "
 
 def _clock(seconds: float) -> str:
     seconds = int(max(0, seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else f"{seconds // 60}:{seconds % 60:02d}"
+    )
+
+
+def _took(seconds) -> str:
+    from .tasks import duration
+
+    return duration(float(seconds)) if isinstance(seconds, (int, float)) else "?"
 
 
 def _note(object_name: str = "Muted") -> QLabel:
@@ -53,14 +85,44 @@ def _note(object_name: str = "Muted") -> QLabel:
     return label
 
 
+class StepSpinBox(QSpinBox):
+    """A spin box that holds multiples of its single step only: typing 50 with step 8 is not a value
+    until it is one (Enter or leaving the box rounds it to the nearest multiple), so no slot ever
+    sees a length the model cannot have."""
+
+    def validate(self, text: str, pos: int):
+        state, text, pos = super().validate(text, pos)
+        if state == QValidator.State.Acceptable and self.valueFromText(text) % self.singleStep():
+            state = QValidator.State.Intermediate
+        return state, text, pos
+
+    def fixup(self, text: str) -> str:
+        digits = "".join(c for c in text if c.isdigit())
+        return self.textFromValue(self.nearest(int(digits)) if digits else self.value())
+
+    def nearest(self, value: int) -> int:
+        step = self.singleStep()
+        return min(self.maximum() // step * step, max(-(-self.minimum() // step) * step, round(value / step) * step))
+
+    def setValue(self, value: int) -> None:  # noqa: N802 - Qt's name; code that sets it gets a multiple too
+        super().setValue(self.nearest(value))
+
+
 class DataPage(QWizardPage):
-    def __init__(self, wizard: "TrainingWizard") -> None:
+    inspected = Signal(object)  # the DataSummary, or None when the folder could not be read at all
+
+    TYPING_PAUSE_MS = 700  # a typed path is read once the typing rests this long (or on Enter / leaving the field)
+
+    def __init__(self, wizard: TrainingWizard) -> None:
         super().__init__()
         self.wiz = wizard
         self.summary: training_tasks.DataSummary | None = None
-        self._job: int | None = None
+        self._job: JobHandle | None = None
+        self._inspected_text: str | None = None
         self.setTitle("Your labelled photos")
-        self.setSubTitle("One sub-folder per kind (optionally inside train/ and test/), or CUB-200-2011 or Stanford Dogs as downloaded.")
+        self.setSubTitle(
+            "One sub-folder per kind (optionally inside train/ and test/), or CUB-200-2011 or Stanford Dogs as downloaded."
+        )
 
         self.resume_box = QFrame()
         self.resume_box.setObjectName("Banner")
@@ -79,8 +141,13 @@ class DataPage(QWizardPage):
 
         self.folder_edit = QLineEdit()
         self.folder_edit.setPlaceholderText("Folder of labelled photos")
-        self.folder_edit.setToolTip("Type a path and press Enter, or browse")
-        self.folder_edit.returnPressed.connect(lambda: self.inspect(self.folder_edit.text()))
+        self.folder_edit.setToolTip("Type or paste a path (it is read as soon as it names a folder), or browse")
+        self._typing = QTimer(self)
+        self._typing.setSingleShot(True)
+        self._typing.setInterval(self.TYPING_PAUSE_MS)
+        self._typing.timeout.connect(lambda: self._inspect_typed(only_folders=True))
+        self.folder_edit.textEdited.connect(self._typing.start)
+        self.folder_edit.editingFinished.connect(self._inspect_typed)  # Enter, or the focus leaving it
         browse = QPushButton("&Browse…")
         browse.setToolTip("Choose the folder of labelled photos")
         browse.clicked.connect(self._browse)
@@ -127,7 +194,9 @@ class DataPage(QWizardPage):
 
     # -- the interrupted run, if any ---------------------------------------------------------------------
     def refresh_resume_offer(self) -> None:
-        self.wiz.runner.submit("runs", training_tasks.interrupted_runs, replace=True)
+        job = self.wiz.submit("runs", training_tasks.interrupted_runs, replace=True)
+        if job is not None:
+            job.finished.connect(self.show_resume_offer)
 
     def show_resume_offer(self, runs: list) -> None:
         self.offered = runs[0] if runs else None
@@ -138,6 +207,7 @@ class DataPage(QWizardPage):
 
     def _resume(self) -> None:
         self.wiz.runner.cancel(kind="inspect")  # training must not queue behind a folder check
+        self._typing.stop()
         self._job = None
         self.busy.hide()
         self.wiz.resume_record = self.offered
@@ -162,40 +232,57 @@ class DataPage(QWizardPage):
             self.folder_edit.setText(folder)
             self.inspect(folder)
 
+    def _inspect_typed(self, only_folders: bool = False) -> None:
+        """The field's text takes effect without Enter: after a pause in typing when it names a
+        folder, and when editing finishes (Enter, or the focus leaving) whatever it says."""
+        self._typing.stop()
+        text = self.folder_edit.text().strip()
+        if not text or text == self._inspected_text or (only_folders and not os.path.isdir(text)):
+            return
+        self.inspect(text)
+
     def inspect(self, folder: str) -> None:
         folder = folder.strip()
         if not folder:
             return
+        self._typing.stop()
+        self._inspected_text = folder
         self.wiz.resume_record = None
         self.summary = None
         self._show(None)
         self.layout_label.setText(f"Reading {folder}…")
         self.busy.setRange(0, 0)
         self.busy.show()
-        self._job = self.wiz.runner.submit("inspect", training_tasks.inspect_data, folder, replace=True)
+        job = self._job = self.wiz.submit("inspect", training_tasks.inspect_data, folder, replace=True)
+        if job is not None:
+            job.progress.connect(self.on_progress)
+            job.finished.connect(lambda result: self.on_finished(job, result))
+            job.failed.connect(lambda message: self.on_failed(job, message))
         self.completeChanged.emit()
 
-    def on_progress(self, job_id: int, done: int, total: int) -> None:
-        if job_id == self._job:
-            self.busy.setRange(0, total)
-            self.busy.setValue(done)
+    def on_progress(self, done: int, total: int) -> None:
+        self.busy.setRange(0, total)
+        self.busy.setValue(done)
 
-    def on_finished(self, job_id: int, result) -> None:
-        if job_id != self._job:
-            return
+    def on_finished(self, job: JobHandle, result) -> None:
+        if job is not self._job:
+            return  # a newer folder was asked for meanwhile
         self._job = None
         self.busy.hide()
         self.summary = result
         self._show(result)
         self.completeChanged.emit()
+        self.inspected.emit(result)
 
-    def on_failed(self, job_id: int, message: str) -> None:
-        if job_id == self._job:
-            self._job = None
-            self.busy.hide()
-            self.layout_label.setText("")
-            self.error_label.setText(message)
-            self.error_label.show()
+    def on_failed(self, job: JobHandle, message: str) -> None:
+        if job is not self._job:
+            return
+        self._job = None
+        self.busy.hide()
+        self.layout_label.setText("")
+        self.error_label.setText(message)
+        self.error_label.show()
+        self.inspected.emit(None)
 
     def _show(self, summary: training_tasks.DataSummary | None) -> None:
         self.classes.clear()
@@ -208,8 +295,12 @@ class DataPage(QWizardPage):
             self.layout_label.setText("Choose a folder to see its classes.")
             return
         if summary.dataset is not None:
-            names = {"split-folders": "class folders with train/ and test/", "class-folders": "class folders (30% held out for testing)",
-                     "cub-200-2011": "CUB-200-2011", "stanford-dogs": "Stanford Dogs"}
+            names = {
+                "split-folders": "class folders with train/ and test/",
+                "class-folders": "class folders (30% held out for testing)",
+                "cub-200-2011": "CUB-200-2011",
+                "stanford-dogs": "Stanford Dogs",
+            }
             self.layout_label.setText(
                 f"Found <b>{names.get(summary.layout, summary.layout)}</b>: {len(summary.counts)} classes, "
                 f"{summary.train_images} training and {summary.test_images} test photos."
@@ -247,12 +338,12 @@ class DataPage(QWizardPage):
 
 
 class ModelPage(QWizardPage):
-    def __init__(self, wizard: "TrainingWizard") -> None:
+    def __init__(self, wizard: TrainingWizard) -> None:
         super().__init__()
         self.wiz = wizard
         self.devices: list[training_tasks.DeviceChoice] = []
         self.last_estimate = None
-        self._estimate_job: int | None = None
+        self._estimate_job: JobHandle | None = None
         self.setTitle("The model")
         self.setSubTitle("The defaults are the best measured ones; on a computer without a GPU the fast mode trains in minutes.")
 
@@ -263,7 +354,9 @@ class ModelPage(QWizardPage):
         self.weights = QComboBox()
         for key, label in WEIGHT_SOURCES:
             self.weights.addItem(label, key)
-        self.weights.setToolTip("ResNet ImageNet weights download once to PyTorch's cache; offline, pick a file or EfficientNet-Lite0")
+        self.weights.setToolTip(
+            "ResNet ImageNet weights download once to PyTorch's cache; offline, pick a file or EfficientNet-Lite0"
+        )
         self.weights_file = QLineEdit()
         self.weights_file.setPlaceholderText("Backbone state-dict file (.pth)")
         self.weights_browse = QPushButton("Browse…")
@@ -272,12 +365,14 @@ class ModelPage(QWizardPage):
         weights_row.addWidget(self.weights, 1)
         weights_row.addWidget(self.weights_file, 2)
         weights_row.addWidget(self.weights_browse)
-        self.bits = QSpinBox()
+        self.bits = StepSpinBox()
         self.bits.setRange(8, 256)
         self.bits.setSingleStep(8)
         self.bits.setValue(48)
         self.bits.setSuffix(" bits")
-        self.bits.setToolTip("Code length: 16, 32, 48 or 64 are the paper's; longer codes tell more kinds apart")
+        self.bits.setToolTip(
+            "Code length, in multiples of 8: 16, 32, 48 or 64 are the paper's; longer codes tell more kinds apart"
+        )
         self.variant = QComboBox()
         for label, _, _ in VARIANTS:
             self.variant.addItem(label)
@@ -336,9 +431,19 @@ class ModelPage(QWizardPage):
 
     def initializePage(self) -> None:  # noqa: N802
         if not self.devices:
-            self.wiz.runner.submit("devices", training_tasks.list_devices)
-            self.wiz.runner.submit("backbones", training_tasks.backbone_notes)
+            devices = self.wiz.submit("devices", training_tasks.list_devices, replace=True)
+            if devices is not None:
+                devices.finished.connect(self.set_devices)
+                devices.failed.connect(self._devices_failed)
+            notes = self.wiz.submit("backbones", training_tasks.backbone_notes, replace=True)
+            if notes is not None:
+                notes.finished.connect(self.set_backbone_notes)
         self._changed()
+
+    def _devices_failed(self, message: str) -> None:
+        """Without the list, the CPU (always there) is offered, and the reason is shown."""
+        self.set_devices([training_tasks.DeviceChoice("cpu", f"CPU ({os.cpu_count() or 1} cores)", False)])
+        self.estimate_label.setText(f"Could not look for a GPU: {message}")
 
     def set_devices(self, devices: list[training_tasks.DeviceChoice]) -> None:
         self.devices = devices
@@ -400,12 +505,19 @@ class ModelPage(QWizardPage):
         source = self.weights.currentData()
         weights = {"imagenet": "imagenet", "none": None}.get(source, self.weights_file.text().strip())
         model = FPHConfig(
-            backbone=self.backbone.currentData(), code_bits=self.bits.value(), image_size=self.image_size.value(),
-            use_vertical=vertical, use_horizontal=horizontal, fusion=self.fusion.currentData(),
+            backbone=self.backbone.currentData(),
+            code_bits=self.bits.value(),
+            image_size=self.image_size.value(),
+            use_vertical=vertical,
+            use_horizontal=horizontal,
+            fusion=self.fusion.currentData(),
         )
         return TrainConfig(
-            data=self.wiz.data_page.summary.folder if self.wiz.data_page.summary else "", model=model,
-            mode=self.mode.currentData(), backbone_weights=weights, epochs=self.epochs.value(),
+            data=self.wiz.data_page.summary.folder if self.wiz.data_page.summary else "",
+            model=model,
+            mode=self.mode.currentData(),
+            backbone_weights=weights,
+            epochs=self.epochs.value(),
             device=self.device.currentData() or "auto",
         )
 
@@ -416,19 +528,45 @@ class ModelPage(QWizardPage):
             self._estimate_timer.start()
 
     def _estimate(self) -> None:
+        """The timer's slot: it never raises (settings that cannot work are said, not thrown)."""
         summary = self.wiz.data_page.summary
-        if summary is None:
+        if summary is None or summary.dataset is None:
             return
-        self._estimate_job = self.wiz.runner.submit(
-            "estimate", training_tasks.estimate, self.config(), summary.train_images, summary.test_images,
-            len(summary.counts), [item.path for item in summary.dataset.items[:: max(1, len(summary.dataset.items) // 8)][:8]],
+        try:
+            config = self.config()
+        except errors.UserError as exc:
+            self.estimate_label.setText(f"These settings cannot work: {exc}")
+            return
+        except Exception as exc:  # noqa: BLE001 - a timer's slot must not raise; a bug gets its crash report
+            self.estimate_label.setText(f"Could not estimate the time: {errors.message_for(exc, 'building the config')}")
+            return
+        photos = [item.path for item in summary.dataset.items[:: max(1, len(summary.dataset.items) // 8)][:8]]
+        job = self._estimate_job = self.wiz.submit(
+            "estimate",
+            training_tasks.estimate,
+            config,
+            summary.train_images,
+            summary.test_images,
+            len(summary.counts),
+            photos,
             replace=True,
         )
+        if job is not None:
+            job.finished.connect(lambda result: self._estimated(job, result))
+            job.failed.connect(lambda message: self._estimate_failed(job, message))
 
     def stop_estimating(self) -> None:
         self._estimate_timer.stop()
         self._estimate_job = None
         self.wiz.runner.cancel(kind="estimate")
+
+    def validatePage(self) -> bool:  # noqa: N802 - Next: only settings that can work start a run
+        try:
+            self.config()
+        except errors.UserError as exc:
+            self.estimate_label.setText(f"These settings cannot work: {exc}")
+            return False
+        return True
 
     def set_backbone_notes(self, notes: dict[str, str | None]) -> None:
         """Mark the backbones whose weights would need a download, so none is picked unawares."""
@@ -439,26 +577,24 @@ class ModelPage(QWizardPage):
             self.backbone.setItemText(index, label)
             self.backbone.setItemData(index, note or "", Qt.ItemDataRole.ToolTipRole)
 
-    def on_finished(self, job_id: int, kind: str, result) -> None:
-        if kind == "devices":
-            self.set_devices(result)
-        elif kind == "backbones":
-            self.set_backbone_notes(result)
-        elif kind == "estimate" and job_id == self._estimate_job:
+    def _estimated(self, job: JobHandle, result) -> None:
+        if job is self._estimate_job:  # else the settings changed since
             self.last_estimate = result
             text = result.describe()
             self.estimate_label.setText(text[0].upper() + text[1:] + ".")
 
-    def on_failed(self, job_id: int, kind: str, message: str) -> None:
-        if kind == "estimate" and job_id == self._estimate_job:
+    def _estimate_failed(self, job: JobHandle, message: str) -> None:
+        if job is self._estimate_job:
             self.estimate_label.setText(f"Could not time a training step: {message}")
 
 
 class TrainPage(QWizardPage):
-    def __init__(self, wizard: "TrainingWizard") -> None:
+    runEnded = Signal(str)  # "finished", "failed" or "cancelled", once the page has shown it
+
+    def __init__(self, wizard: TrainingWizard) -> None:
         super().__init__()
         self.wiz = wizard
-        self.job: int | None = None
+        self.job: JobHandle | None = None
         self.result = None
         self.config = None
         self.output = ""
@@ -512,7 +648,12 @@ class TrainPage(QWizardPage):
         record = self.wiz.resume_record
         self.wiz.model_page.stop_estimating()
         if record is not None:
-            self.config, self.output, self.run_dir, self.kept_epoch = record.config, str(record.output), record.run_dir, record.epoch
+            self.config, self.output, self.run_dir, self.kept_epoch = (
+                record.config,
+                str(record.output),
+                record.run_dir,
+                record.epoch,
+            )
         else:
             self.config = self.wiz.model_page.config()
             self.output = str(training_tasks.default_weights_path(self.config))
@@ -532,7 +673,9 @@ class TrainPage(QWizardPage):
             return
         if not Path(self.config.data).is_dir():
             self.status.setText("Training cannot go on.")
-            self.message.setText(f"The photos of this run are no longer in {self.config.data}. Move them back and resume, or discard the run.")
+            self.message.setText(
+                f"The photos of this run are no longer in {self.config.data}. Move them back and resume, or discard the run."
+            )
             self.message.show()
             self._offer_resume()
             return
@@ -549,9 +692,17 @@ class TrainPage(QWizardPage):
         self._started = time.monotonic()
         self._phase, self._baseline = "", None
         self._clock.start()
-        self.job = self.wiz.runner.submit(
+        job = self.job = self.wiz.submit(
             "train", training_tasks.train_model, self.config, self.output, str(self.run_dir), resume, dataset, late_cancel=False
         )
+        if job is None:
+            return
+        job.status.connect(self.on_status)
+        job.progress.connect(self.on_progress)
+        job.partial.connect(self.on_partial)
+        job.finished.connect(self.on_finished)
+        job.failed.connect(self.on_failed)
+        job.cancelled.connect(self.on_cancelled)
         self._update_buttons()
 
     def _discard(self) -> None:
@@ -568,7 +719,7 @@ class TrainPage(QWizardPage):
 
     def cancel(self) -> None:
         if self.running:
-            self.wiz.runner.cancel(self.job)
+            self.job.cancel()
             self.cancel_button.setEnabled(False)
             self.status.setText("Stopping at the next step…")
 
@@ -583,25 +734,23 @@ class TrainPage(QWizardPage):
             self.wiz.button(QWizard.WizardButton.BackButton).setEnabled(False)
 
     # -- from the worker ----------------------------------------------------------------------------------
-    def on_status(self, job_id: int, text: str) -> None:
-        if job_id == self.job:
-            self.status.setText(text)
-            phase = "train" if text.startswith(("Epoch", "Resuming")) else text
-            if phase != self._phase:
-                self._phase, self._baseline = phase, None
+    def on_status(self, text: str) -> None:
+        self.status.setText(text)
+        phase = "train" if text.startswith(("Epoch", "Resuming")) else text
+        if phase != self._phase:
+            self._phase, self._baseline = phase, None
 
-    def on_progress(self, job_id: int, done: int, total: int) -> None:
-        if job_id == self.job:
-            self.progress.setRange(0, max(1, total))
-            self.progress.setValue(done)
-            self._done_total = (done, total)
-            if self._baseline is None:
-                self._baseline = (time.monotonic(), done)
-            if self._phase == "train":
-                self.plot.set_total_steps(total)
+    def on_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(done)
+        self._done_total = (done, total)
+        if self._baseline is None:
+            self._baseline = (time.monotonic(), done)
+        if self._phase == "train":
+            self.plot.set_total_steps(total)
 
-    def on_partial(self, job_id: int, record) -> None:
-        if job_id != self.job or not isinstance(record, dict):
+    def on_partial(self, record) -> None:
+        if not isinstance(record, dict):
             return
         if record["kind"] == "step":
             self.plot.set_total_steps(record["steps"])
@@ -634,37 +783,45 @@ class TrainPage(QWizardPage):
                 left += f", then about {_clock(estimate.epochs * estimate.epoch_seconds)} of training (estimated)"
         self.times.setText(f"Elapsed {_clock(now - self._started)}{left}")
 
-    def on_finished(self, job_id: int, result) -> None:
-        if job_id != self.job:
-            return
+    def on_finished(self, result) -> None:
         self._stop_clock()
         self.result = result
         self.progress.setValue(self.progress.maximum())
         test_map = result.test_metrics.get("map_all")
         self.status.setText(
-            "Training finished" + (f": test mAP {test_map:.3f}." if test_map is not None else ".") + " Press Next to save and use it."
+            "Training finished"
+            + (f": test mAP {test_map:.3f}." if test_map is not None else ".")
+            + " Press Next to save and use it."
         )
         self.cancel_button.hide()
         self.wiz.resume_record = None
         self.kept_epoch = 0
         self._update_buttons()
+        self.wiz.modelTrained.emit(result)
+        self.runEnded.emit("finished")
 
-    def on_cancelled(self, job_id: int) -> None:
-        if job_id != self.job:
-            return
+    def on_cancelled(self) -> None:
         self._stop_clock()
-        kept = f"after epoch {self.kept_epoch}" if self.kept_epoch else "before the first epoch ended (nothing to keep yet)"
-        self.status.setText(f"Training stopped {kept}. Resume continues from there, now or the next time the wizard opens.")
+        if self.kept_epoch:
+            self.status.setText(
+                f"Training stopped after epoch {self.kept_epoch}. "
+                "Resume continues from there, now or the next time the wizard opens."
+            )
+        else:
+            self.status.setText(
+                "Training stopped before its first epoch ended, so there is no epoch to resume from. "
+                "Start again runs it from the beginning."
+            )
         self._offer_resume()
+        self.runEnded.emit("cancelled")
 
-    def on_failed(self, job_id: int, message: str) -> None:
-        if job_id != self.job:
-            return
+    def on_failed(self, message: str) -> None:
         self._stop_clock()
         self.status.setText("Training stopped.")
         self.message.setText(message[0].upper() + message[1:])
         self.message.show()
         self._offer_resume()
+        self.runEnded.emit("failed")
 
     def _stop_clock(self) -> None:
         self.job = None
@@ -673,6 +830,11 @@ class TrainPage(QWizardPage):
 
     def _offer_resume(self) -> None:
         self.cancel_button.hide()
+        resumable = self.kept_epoch > 0 or (self.run_dir is not None and (self.run_dir / "last.pt").is_file())
+        self.resume_button.setText("&Resume" if resumable else "&Start again")
+        self.resume_button.setToolTip(
+            "Continue from the last finished epoch" if resumable else "Run the training again from the beginning"
+        )
         self.resume_button.show()
         self.discard_button.setVisible(self.run_dir is not None and (self.run_dir / "last.pt").is_file())
         self._update_buttons()
@@ -682,7 +844,7 @@ class TrainPage(QWizardPage):
 
 
 class FinishPage(QWizardPage):
-    def __init__(self, wizard: "TrainingWizard") -> None:
+    def __init__(self, wizard: TrainingWizard) -> None:
         super().__init__()
         self.wiz = wizard
         self.setTitle("Your model")
@@ -724,8 +886,12 @@ class FinishPage(QWizardPage):
             ("Best epoch", f"{summary.get('best_epoch')} of {summary.get('epochs')}"),
             ("Code length", f"{result.info.config.code_bits} bits" if result.info else ""),
             ("Model", result.info.describe() if result.info else ""),
-            ("Photos", f"{summary.get('train_images')} train, {summary.get('validation_images')} validation, {summary.get('test_images')} test"),
-            ("Trained on", f"{summary.get('device')}, {summary.get('mode')} mode, {summary.get('seconds')} s"),
+            (
+                "Photos",
+                f"{summary.get('train_images')} train, {summary.get('validation_images')} validation, "
+                f"{summary.get('test_images')} test",
+            ),
+            ("Trained on", f"{summary.get('device')}, {summary.get('mode')} mode, in {_took(summary.get('seconds'))}"),
         ]
         self.table.setRowCount(0)
         for name, value in rows:
@@ -748,7 +914,9 @@ class FinishPage(QWizardPage):
 
     def _save_copy(self) -> None:
         source = Path(self.wiz.train_page.result.weights_path)
-        target, _ = QFileDialog.getSaveFileName(self, "Save the weights file as", str(Path.home() / source.name), "fph-desktop weights (*.fph)")
+        target, _ = QFileDialog.getSaveFileName(
+            self, "Save the weights file as", str(Path.home() / source.name), "fph-desktop weights (*.fph)"
+        )
         if target:
             self.save_copy(target)
 
@@ -758,7 +926,12 @@ class FinishPage(QWizardPage):
             with atomic_write(target) as handle:
                 handle.write(source.read_bytes())
         except OSError as exc:
-            QMessageBox.warning(self, "Not saved", f"Could not write {target}: {exc.strerror or exc}. Free some disk space or choose another folder; the model stays saved as {source}.")
+            QMessageBox.warning(
+                self,
+                "Not saved",
+                f"Could not write {target}: {exc.strerror or exc}. Free some disk space or choose another folder; "
+                f"the model stays saved as {source}.",
+            )
             return False
         self.saved_label.setText(f"Saved as <b>{source}</b> and <b>{target}</b>")
         return True
@@ -766,7 +939,9 @@ class FinishPage(QWizardPage):
     def validatePage(self) -> bool:  # noqa: N802 - Finish
         window = self.wiz.window_
         if window is not None and self.use_now.isChecked():
-            window.use_model_file(str(self.wiz.train_page.result.weights_path), reindex=self.reindex.isChecked() and self.reindex.isVisible())
+            window.use_model_file(
+                str(self.wiz.train_page.result.weights_path), reindex=self.reindex.isChecked() and self.reindex.isVisible()
+            )
         return True
 
 
@@ -791,15 +966,14 @@ class TrainingWizard(QWizard):
         self.model_page = ModelPage(self)
         self.train_page = TrainPage(self)
         self.finish_page = FinishPage(self)
-        for page_id, page in ((PAGE_DATA, self.data_page), (PAGE_MODEL, self.model_page), (PAGE_TRAIN, self.train_page), (PAGE_FINISH, self.finish_page)):
+        for page_id, page in (
+            (PAGE_DATA, self.data_page),
+            (PAGE_MODEL, self.model_page),
+            (PAGE_TRAIN, self.train_page),
+            (PAGE_FINISH, self.finish_page),
+        ):
             self.setPage(page_id, page)
         self.setButtonText(QWizard.WizardButton.FinishButton, "&Finish")
-        self.runner.status.connect(self.train_page.on_status)
-        self.runner.progress.connect(self._progress)
-        self.runner.partial.connect(self.train_page.on_partial)
-        self.runner.finished.connect(self._finished)
-        self.runner.failed.connect(self._failed)
-        self.runner.cancelled.connect(self._cancelled)
         self.runner.idle.connect(self._close_if_stopped)
         for page in (self.data_page, self.model_page, self.train_page, self.finish_page):
             page.completeChanged.connect(self.train_page.apply_back_policy)  # after QWizard's own update
@@ -818,37 +992,18 @@ class TrainingWizard(QWizard):
             return ""
         return window.index_state.folder if window.index_state else (window.settings.last_folder or "")
 
-    # -- routing the worker's signals to the pages -------------------------------------------------------
-    def _progress(self, job_id: int, done: int, total: int) -> None:
-        self.data_page.on_progress(job_id, done, total)
-        self.train_page.on_progress(job_id, done, total)
-
-    def _finished(self, job_id: int, kind: str, result) -> None:
-        if kind == "inspect":
-            self.data_page.on_finished(job_id, result)
-        elif kind == "runs":
-            self.data_page.show_resume_offer(result)
-        elif kind in ("devices", "backbones", "estimate"):
-            self.model_page.on_finished(job_id, kind, result)
-        elif kind == "train":
-            self.train_page.on_finished(job_id, result)
-            if self.train_page.result is result:
-                self.modelTrained.emit(result)
-        self._close_if_stopped()
-
-    def _failed(self, job_id: int, kind: str, message: str) -> None:
-        if kind == "inspect":
-            self.data_page.on_failed(job_id, message)
-        elif kind == "estimate":
-            self.model_page.on_failed(job_id, kind, message)
-        elif kind == "train":
-            self.train_page.on_failed(job_id, message)
-        self._close_if_stopped()
-
-    def _cancelled(self, job_id: int, kind: str) -> None:
-        if kind == "train":
-            self.train_page.on_cancelled(job_id)
-        self._close_if_stopped()
+    # -- jobs ---------------------------------------------------------------------------------------------
+    def submit(self, kind: str, fn, *args, **kwargs) -> JobHandle | None:
+        """Start a job on the wizard's worker; the page that asks connects to the handle it gets.
+        None once the wizard is shutting down (no new work then)."""
+        if self._closing:
+            return None
+        try:
+            job = self.runner.submit(kind, fn, *args, **kwargs)
+        except RuntimeError:  # the worker was shut down
+            return None
+        job.ended.connect(self._close_if_stopped)  # a close asked for while it ran happens now
+        return job
 
     # -- closing ------------------------------------------------------------------------------------------
     def reject(self) -> None:

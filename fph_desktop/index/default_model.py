@@ -47,7 +47,7 @@ def ensure_unsupervised_model(
         ) from None
     photos = [Path(folder) / item.relpath for item in scan.files]
     if not photos:
-        raise BadFolderError("no photos found to fit unsupervised codes on", folder, "pick a folder with photos")
+        raise BadFolderError("no photos found", folder, "pick a folder with photos")
     progress.set_status(f"Fitting {bits}-bit unsupervised codes on {len(photos)} photos (pretrained EfficientNet-Lite0)…")
     model = fit_itq_model(photos, DEFAULT_BACKBONE, bits, device=select_device(device), progress=progress)
     save_weights(path, model, [], {"method": "itq", "data": str(folder)})

@@ -122,7 +122,9 @@ def _disk_errors(what: str):
     try:
         yield
     except (OSError, RuntimeError) as exc:
-        error = storage_error(exc, what, "saving the training run", kept="run the same command again to resume")
+        error = storage_error(
+            exc, what, "saving the training run", kept="then resume the run (the same command, or Resume in the wizard)"
+        )
         if error is None:
             raise
         raise error from None
@@ -592,7 +594,7 @@ def _finish(run: _Run, progress: Progress) -> TrainResult:
             raise type(exc)(
                 exc.message,
                 exc.path,
-                f"{exc.hint.split(';')[0]}, then run the same command again: "
+                f"{exc.hint.split(';')[0]}, then resume (the same command, or Resume in the wizard): "
                 "the trained model is kept in the run folder and only needs saving",
             ) from None
         except OSError as exc:
@@ -600,7 +602,8 @@ def _finish(run: _Run, progress: Progress) -> TrainResult:
                 exc,
                 run.output,
                 "saving the model",
-                kept="run the same command again: the trained model is kept in the run folder and only needs saving",
+                kept="then resume (the same command, or Resume in the wizard): the trained model is kept in the run "
+                "folder and only needs saving",
             )
             if error is None:
                 raise
