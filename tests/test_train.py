@@ -262,6 +262,12 @@ def test_cli_train_then_eval_prints_a_table_and_writes_json(tiny_birds, tmp_path
     assert code == 0 and "map_all" in printed and "map@5" in printed
     results = json.loads((tmp_path / "r.json").read_text())
     assert results["queries"] == 9 and results["database"] == 18 and len(results["pr_curve"]) == 17
+    assert results["engine"].startswith("ONNX Runtime")  # the CPU's default engine; PyTorch gives the same numbers:
+    eval_torch = ["eval", "--model", str(out), "--data", str(tiny_birds), "--k", "5", "--workers", "0", "--quiet"]
+    assert cli_main([*eval_torch, "--engine", "torch", "--json", str(tmp_path / "t.json")]) == 0
+    by_torch = json.loads((tmp_path / "t.json").read_text())
+    assert by_torch["engine"] == "PyTorch" and by_torch["map_all"] == pytest.approx(results["map_all"], abs=1e-9)
+    capsys.readouterr()
     assert cli_main(["encode", "--model", str(out), str(next(tiny_birds.glob("test/*/*.jpg")))]) == 0
     assert len(capsys.readouterr().out.split()[0]) == 4  # 16 bits = 4 hex digits
 

@@ -105,6 +105,7 @@ def add_eval_parser(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quiet", action="store_true")
+    add_engine_flag(parser)
     parser.set_defaults(func=cmd_eval)
 
 
@@ -112,23 +113,21 @@ def cmd_eval(args) -> int:
     from ..data.layouts import load_labelled_folder
     from ..device import select_device
     from ..evaluation.evaluate import evaluate_model, format_table
+    from ..model.encoder import Encoder
     from ..model.weights import load_weights
 
     printer = ProgressPrinter(args.quiet)
     progress = printer.progress()
     model, info = load_weights(args.model)
+    encoder = Encoder(model, info, select_device(args.device), args.engine, source=args.model)
     dataset = load_labelled_folder(args.data, args.test_fraction, args.seed, progress=progress)
     results = evaluate_model(
-        model,
-        info.preprocessing,
-        dataset,
-        select_device(args.device),
-        tuple(args.k or (10, 100)),
-        workers=args.workers,
-        progress=progress,
-    )
+        encoder.model, info.preprocessing, dataset, encoder.device, tuple(args.k or (10, 100)), workers=args.workers,
+        progress=progress, encode=lambda pixels: encoder.encode_batch(pixels)[1],
+    )  # fmt: skip
     results = {"model": str(args.model), "fingerprint": info.fingerprint, "data": str(dataset.root), **results}
-    print(f"{info.describe()} on {dataset.describe()}")
+    results["engine"] = encoder.describe_engine()
+    print(f"{info.describe()} on {dataset.describe()}; engine: {results['engine']}")
     print(format_table(results))
     if args.json:
         text = json.dumps(results, indent=2)

@@ -3,7 +3,7 @@ relevant = same class, ranking by Hamming distance with ties in database order (
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +29,22 @@ def encode_paths(
     batch_size: int = 64,
     workers: int = 2,
     progress: Progress | None = None,
+    encode: Callable[[torch.Tensor], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """tanh outputs (N, q) float32 of photos, decoded in ``workers`` processes beside the network."""
+    """tanh outputs (N, q) float32 of photos, decoded in ``workers`` processes beside the network.
+    ``encode`` (pixels -> u), when given, runs the batches instead of ``model`` (an encoder's engine)."""
     progress = progress or silent()
     was_training = model.training
     model.eval()
     loader = DataLoader(PhotoDataset(paths, None, preprocessing), batch_size=batch_size, num_workers=workers)
     outputs, done = [], 0
     for pixels, _, _ in loader:
+        if encode is not None:
+            outputs.append(torch.from_numpy(np.asarray(encode(pixels), dtype=np.float32)))
+            done += len(pixels)
+            progress.set_progress(done, len(paths))
+            progress.check()
+            continue
         if device.type == "cuda":
             pixels = pixels.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         outputs.append(model(pixels.to(device)).u.float().cpu())
@@ -64,6 +72,7 @@ def evaluate_model(
     batch_size: int = 64,
     workers: int = 2,
     progress: Progress | None = None,
+    encode: Callable[[torch.Tensor], np.ndarray] | None = None,
 ) -> dict:
     progress = progress or silent()
     queries, database = dataset.split("test"), dataset.split("train")
@@ -74,9 +83,9 @@ def evaluate_model(
             "give a folder with a test split, or class folders (30 % become test photos)",
         )
     progress.set_status(f"Encoding {len(database)} database images")
-    db_u = encode_paths(model, preprocessing, [i.path for i in database], device, batch_size, workers, progress)
+    db_u = encode_paths(model, preprocessing, [i.path for i in database], device, batch_size, workers, progress, encode)
     progress.set_status(f"Encoding {len(queries)} query images")
-    query_u = encode_paths(model, preprocessing, [i.path for i in queries], device, batch_size, workers, progress)
+    query_u = encode_paths(model, preprocessing, [i.path for i in queries], device, batch_size, workers, progress, encode)
     results = metrics_for_codes(query_u, [i.label for i in queries], db_u, [i.label for i in database], ks)
     results.update({"queries": len(queries), "database": len(database), "code_bits": int(query_u.shape[1])})
     return results
