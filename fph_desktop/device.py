@@ -10,7 +10,10 @@ from .errors import BadArgumentError
 def select_device(preferred: str | None = None) -> torch.device:
     """``preferred`` ("cpu", "cuda", "cuda:1", "mps") wins when it is available; ``None``/"auto" picks."""
     if preferred and preferred != "auto":
-        device = torch.device(preferred)
+        try:
+            device = torch.device(preferred)
+        except RuntimeError:
+            raise BadArgumentError(f"unknown device {preferred!r}", hint="use auto, cpu, cuda, cuda:N or mps") from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise BadArgumentError(f"device {preferred} asked for, but PyTorch sees no CUDA GPU here", hint="use --device cpu")
         if device.type == "mps" and not torch.backends.mps.is_available():

@@ -163,7 +163,9 @@ def sqlite_error(exc: sqlite3.Error, path: str | os.PathLike, doing: str, kept: 
 def display_path(path: str | os.PathLike) -> str:
     """A path printable on any terminal: undecodable bytes in a file name show as ``\\xNN``."""
     text = os.fspath(path)
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    # Control characters (a newline in a file name) would break line-based output.
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def crash_report_dir() -> Path:

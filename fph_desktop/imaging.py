@@ -7,7 +7,9 @@ decompression-bomb limit stays on. Every failure is an :class:`ImageError` with 
 
 from __future__ import annotations
 
+import errno
 import io
+import stat
 import warnings
 from pathlib import Path
 
@@ -71,8 +73,12 @@ def open_image(path: str | Path, min_side: int | None = None, data: bytes | None
     file once to hash it and decodes those same bytes); ``path`` then only names it in errors."""
     path = Path(path)
     try:
-        if data is None and path.is_dir():
-            raise ImageError(path, "is a folder, not a photo")
+        if data is None:
+            mode = path.stat().st_mode  # raises FileNotFoundError for a missing file or a dangling link
+            if stat.S_ISDIR(mode):
+                raise ImageError(path, "is a folder, not a photo")
+            if not stat.S_ISREG(mode):
+                raise ImageError(path, "not a regular file (a pipe, device or socket)")
         if (len(data) if data is not None else path.stat().st_size) == 0:
             raise ImageError(path, "empty file (0 bytes)")
         with warnings.catch_warnings():
@@ -87,7 +93,8 @@ def open_image(path: str | Path, min_side: int | None = None, data: bytes | None
     except ImageError:
         raise
     except FileNotFoundError:
-        raise ImageError(path, "file vanished before it could be read") from None
+        reason = "a link to a file that does not exist" if path.is_symlink() else "no such file"
+        raise ImageError(path, reason if data is None else "file vanished before it could be read") from None
     except PermissionError:
         raise ImageError(path, "permission denied") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -97,6 +104,8 @@ def open_image(path: str | Path, min_side: int | None = None, data: bytes | None
     except UnidentifiedImageError:
         raise ImageError(path, "not an image, or a format fph-desktop cannot read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
+            raise ImageError(path, "a link that leads back to itself (a link loop)") from None
         raise ImageError(path, f"truncated or corrupt image ({exc})") from None
 
 

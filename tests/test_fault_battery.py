@@ -112,13 +112,18 @@ def test_a_16_bit_grey_png_is_a_real_grey_photo_not_white(app_dirs, photos, tiny
 
 
 def test_a_2gb_file_named_jpg_is_skipped_without_being_read_into_memory(app_dirs, photos, tiny_model_path, tmp_path):
+    def peak_mb(err: str) -> float:
+        return int(err.split("PEAK_RSS_KB")[1].split()[0]) / 1024
+
+    code, _, err = cli("index", photos, "--model", tiny_model_path, "--quiet", wrap_rss=True)
+    assert code == EXIT_OK, err
+    baseline = peak_mb(err)  # the same command's own peak without the big file
     with open(photos / "huge.jpg", "wb") as handle:  # sparse: takes no disk space
         handle.truncate(2 * 1024**3)
     code, out, err = cli("index", photos, "--model", tiny_model_path, "--quiet", "--report", wrap_rss=True)
     assert code == EXIT_OK, err
-    assert "5 encoded" in out and "huge.jpg: not an image" in out
-    peak_mb = int(err.split("PEAK_RSS_KB")[1].split()[0]) / 1024
-    assert peak_mb < 1500, f"peak memory {peak_mb:.0f} MB: the 2 GB file was read whole"
+    assert "5 unchanged" in out and "huge.jpg: not an image" in out
+    assert peak_mb(err) - baseline < 512, f"peak {peak_mb(err):.0f} MB against {baseline:.0f} MB: the 2 GB file was read whole"
 
 
 def test_pipes_dangling_links_and_heic_are_passed_over_with_a_reason(app_dirs, photos, tiny_model_path, monkeypatch):
@@ -369,3 +374,65 @@ def test_a_bug_is_reported_as_a_bug_with_a_crash_report(app_dirs, photos, monkey
     assert "internal error (a bug in fph-desktop): ZeroDivisionError" in line and "please report it" in line
     report = Path(line.split("details are in ")[1].split("; please")[0])
     assert "Traceback" in report.read_text() and "ZeroDivisionError" in report.read_text()
+
+
+# -- found by trying the command line as a new user --------------------------------------------------
+def test_another_programs_database_given_as_an_index_is_refused_untouched(app_dirs, photos, tmp_path, capsys):
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE t (x)")
+    before = other.read_bytes()
+    code, _, err = in_process(capsys, "search", photos / "album0" / "img_000.jpg", "--index", other)
+    assert code == EXIT_USER and "is not an fph-desktop index" in one_error_line(err)
+    assert other.read_bytes() == before and not list(tmp_path.glob("other.sqlite-*"))
+
+
+def test_index_arguments_that_name_the_wrong_thing_say_what_they_are(app_dirs, photos, tiny_model_path, tmp_path, capsys):
+    query = photos / "album0" / "img_000.jpg"
+    for spec, said in ((query, "is a file, not an indexed folder"), (tmp_path / "nowhere", "no such folder"),
+                       (photos, "has not been indexed yet; run `fph-desktop index")):  # fmt: skip
+        code, _, err = in_process(capsys, "search", query, "--index", spec)
+        assert code == EXIT_USER and said in one_error_line(err), err
+    code, _, err = in_process(capsys, "index", photos, "--no-update")
+    assert code == EXIT_USER and "has not been indexed yet" in one_error_line(err)
+    assert not indexes_for_folder(photos)  # --no-update fitted and wrote nothing
+    code, _, err = in_process(capsys, "index", photos, "--model", tiny_model_path, "--device", "tpu")
+    assert code == EXIT_USER and "unknown device 'tpu'; use auto, cpu, cuda" in one_error_line(err)
+
+
+def test_outputs_that_would_destroy_a_file_or_cannot_be_written_are_refused_before_any_work(photos, tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    train = ["train", "--data", photos, "--backbone", "resnet18", "--backbone-weights", "none", "--quiet"]
+    code, _, err = in_process(capsys, *train, "--out", notes)
+    assert code == EXIT_USER and "exists and is not a weights file (.fph)" in one_error_line(err)
+    code, _, err = in_process(capsys, *train, "--out", notes / "m.fph")
+    assert code == EXIT_USER and "notes.txt is a file, not a folder" in one_error_line(err)
+    assert notes.read_text() == "my notes"
+    code, _, err = in_process(capsys, *train, "--lr", "nan")
+    assert code == EXIT_USER and "lr must be a finite number" in one_error_line(err)
+    code, _, err = in_process(capsys, "eval", "--model", notes, "--data", photos, "--json", tmp_path / "no" / "r.json")
+    assert code == EXIT_USER and "the folder" in one_error_line(err) and "does not exist" in err
+
+
+def test_an_app_folder_that_is_a_file_is_named_not_reported_as_a_bug(photos, tiny_model_path, tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "data-is-a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("FPH_DESKTOP_DATA_DIR", str(blocker))
+    code, _, err = in_process(capsys, "index", photos, "--model", tiny_model_path, "--quiet")
+    line = one_error_line(err)
+    assert code == EXIT_USER and "data-is-a-file: cannot be used as the app's data folder" in line
+    assert "FPH_DESKTOP_DATA_DIR" in line
+
+
+def test_queries_that_are_not_photos_get_their_real_reason(photos, tiny_model_path, tmp_path, capsys):
+    from fph_desktop.errors import display_path
+
+    os.mkfifo(tmp_path / "pipe.jpg")
+    os.symlink(tmp_path / "gone.jpg", tmp_path / "dangling.jpg")
+    code, _, err = in_process(capsys, "encode", "--model", tiny_model_path, "--engine", "torch",
+                              tmp_path / "nothere.jpg", tmp_path / "pipe.jpg", tmp_path / "dangling.jpg")  # fmt: skip
+    assert code == 1 and "Traceback" not in err
+    assert "nothere.jpg: no such file" in err and "pipe.jpg: not a regular file" in err
+    assert "dangling.jpg: a link to a file that does not exist" in err
+    assert display_path("new\nline.jpg") == "new\\nline.jpg"  # one name, one line

@@ -57,10 +57,15 @@ def test_index_without_model_uses_the_shipped_default_and_says_so(app_dirs, tmp_
     assert "no model given" not in capsys.readouterr().err
 
 
-def test_index_without_model_on_a_small_folder_says_why_in_one_line(app_dirs, photos, capsys):
-    assert run("index", photos, "--quiet") == 2
+def test_index_without_model_on_a_small_folder_fits_shorter_codes_or_says_why(app_dirs, photos, tmp_path, capsys):
+    assert run("index", photos, "--quiet") == 2  # 7 files named like photos: too few to fit codes on
     err = capsys.readouterr().err
-    assert "need more than 48 readable photos" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "has only 7 photos; codes fitted on a folder need at least 9" in err and len(err.strip().splitlines()) == 1
+    holiday = tmp_path / "Holiday"
+    make_photos(holiday, 20)
+    assert run("index", holiday, "--quiet") == 0  # 20 photos: 16-bit codes
+    captured = capsys.readouterr()
+    assert "unsupervised 16-bit codes" in captured.err and "20 encoded" in captured.out
 
 
 def test_index_with_unreadable_model_names_the_file(app_dirs, photos, tmp_path, capsys):

@@ -28,7 +28,7 @@ SUBCOMMANDS = ("train", "eval", "encode", "index", "search")
 
 EXIT_CODES_HELP = """exit codes:
   0    done
-  1    done, but some photos or queries failed (each is named on stderr)
+  1    done, but some query photos failed (each is named on stderr)
   2    a bad argument, file, folder, model or index; nothing was changed
   3    the folder is offline (drive not connected); its index is kept
   4    the disk is full or read-only; everything saved before is intact

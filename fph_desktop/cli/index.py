@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import EXIT_OFFLINE, EXIT_OK, EXIT_PARTIAL, BadArgumentError, BadFileError, NoModelError, display_path
 from ..index.library import ITQ_HINT, Library, indexes_for_folder, list_indexes, read_index_info, remembered_model
 from ..index.ranking import SearchOutcome, search_many
-from ..index.store import DB_SUFFIX, IndexStoreError, folder_key
+from ..index.store import DB_SUFFIX, IndexStoreError, folder_key, folder_label
 from .flags import add_engine_flag, non_negative_int, positive_int
 from .progress import ProgressPrinter
 
@@ -118,6 +118,9 @@ def _open_for_indexing(args: argparse.Namespace, printer: ProgressPrinter) -> Li
     if folder.exists() and not folder.is_dir():
         raise BadArgumentError("is a file, not a folder", folder, "give the folder that holds your photos")
     model = args.model
+    if args.no_update and model is None and not indexes_for_folder(folder):
+        raise IndexStoreError("has not been indexed yet", folder, f"run `fph-desktop index {display_path(folder)}`")
+    default = False
     if model is None and remembered_model(folder) is None:
         gone = [i.model_path for i in indexes_for_folder(folder) if i.model_path]
         if gone:
@@ -127,11 +130,14 @@ def _open_for_indexing(args: argparse.Namespace, printer: ProgressPrinter) -> Li
         from ..index.default_model import ensure_unsupervised_model
 
         model = ensure_unsupervised_model(printer.progress(), folder, device=args.device)
+        default = True
+    library = Library.open(folder, model, device=args.device, engine=args.engine)
+    if default:
         printer.message(
-            "no model given: using the shipped EfficientNet-Lite0 with unsupervised 48-bit codes fitted on this "
-            f"folder ({display_path(model)}); for finer matches {ITQ_HINT.split(', or ')[0]}"
+            f"no model given: using the shipped EfficientNet-Lite0 with unsupervised {library.encoder.code_bits}-bit "
+            f"codes fitted on this folder ({display_path(model)}); for finer matches {ITQ_HINT.split(', or ')[0]}"
         )
-    return Library.open(folder, model, device=args.device, engine=args.engine)
+    return library
 
 
 def run_index(args: argparse.Namespace) -> int:
@@ -152,6 +158,8 @@ def run_index(args: argparse.Namespace) -> int:
             status = EXIT_OFFLINE
     else:
         info = library.info()
+        if info.problem:
+            raise IndexStoreError(info.problem)
         state = "offline" if info.offline else "online"
         print(
             f"{display_path(info.folder)} ({state}): {info.photos} photos, {info.skipped} skipped, model {info.model_description}"
@@ -186,7 +194,18 @@ def _resolve_index(spec: str | None):
         if not info.folder:
             raise IndexStoreError("names no folder (the file was altered)", spec, "index the folder again")
         return info.folder, info.model_path
-    return folder_key(spec), None
+    if os.path.isfile(spec):
+        raise BadArgumentError("is a file, not an indexed folder or an index file (.sqlite)", spec)
+    if not os.path.exists(spec) and not indexes_for_folder(spec):
+        raise BadArgumentError("no such folder", spec, "give an indexed folder, or its index file (.sqlite)")
+    key = folder_key(spec)
+    if not [i for i in indexes_for_folder(spec) if i.problem is None]:
+        label = folder_label(spec) + "-"  # index files are named after their folder: db_path_for
+        damaged = [i for i in list_indexes() if i.problem and i.db_path.name.startswith(label)]
+        if damaged:
+            raise IndexStoreError(damaged[0].problem)
+        raise IndexStoreError("has not been indexed yet", spec, f"run `fph-desktop index {display_path(spec)}`")
+    return key, None
 
 
 def run_search(args: argparse.Namespace) -> int:

@@ -12,9 +12,26 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import BadFileError, storage_error
+from ..errors import BadArgumentError, BadFileError, storage_error
 from .flags import add_config_flags, add_engine_flag, config_from_args, positive_int
 from .progress import ProgressPrinter
+
+
+def check_output_file(path: Path, flag: str, must_be_weights: bool = False, parents_must_exist: bool = False) -> None:
+    """Refuse, before any work, an output path that cannot be written or would destroy another file."""
+    if path.is_dir():
+        raise BadArgumentError(f"is a folder; {flag} needs a file name", path)
+    if parents_must_exist and not path.parent.is_dir():
+        raise BadArgumentError(f"cannot be written: the folder {path.parent} does not exist", path)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise BadArgumentError(f"cannot be created: {parent} is a file, not a folder", path)
+            break
+    if must_be_weights and path.exists() and path.suffix.lower() != ".fph":
+        raise BadArgumentError(
+            "exists and is not a weights file (.fph); it would be overwritten", path, "choose another name ending in .fph"
+        )
 
 
 def _backbone_weights(value: str | None):
@@ -56,8 +73,7 @@ def cmd_train(args) -> int:
 
     printer = ProgressPrinter(args.quiet)
     out = Path(args.out) if args.out else _default_output(args)
-    if out.is_dir():
-        raise BadFileError("is a folder; --out needs a file name, e.g. birds.fph", out)
+    check_output_file(out, "--out", must_be_weights=True)
     model = config_from_args(FPHConfig, args)
     config = config_from_args(TrainConfig, args, model=model, backbone_weights=_backbone_weights(args.backbone_weights))
     if model.method == "itq":
@@ -73,15 +89,24 @@ def cmd_train(args) -> int:
 
 
 def _fit_itq(config, out: Path, printer: ProgressPrinter) -> int:
-    from ..data.layouts import load_labelled_folder
+    from ..data.layouts import LayoutError, load_labelled_folder
     from ..device import select_device
     from ..model.weights import save_weights
     from ..train.unsupervised import fit_itq_model
 
     progress = printer.progress()
-    dataset = load_labelled_folder(config.data, config.test_fraction, config.seed, progress=progress)
+    try:
+        dataset = load_labelled_folder(config.data, config.test_fraction, config.seed, progress=progress)
+        photos, classes, notes = [i.path for i in dataset.split("train")], dataset.classes, {"layout": dataset.layout}
+    except LayoutError:  # no labels needed: every photo of an unlabelled folder
+        if not Path(config.data).is_dir():
+            raise
+        from ..index.scanner import scan_folder
+
+        photos = [Path(config.data) / f.relpath for f in scan_folder(config.data, progress).files]
+        classes, notes = [], {"layout": "unlabelled folder"}
     model = fit_itq_model(
-        [i.path for i in dataset.split("train")],
+        photos,
         config.model.backbone,
         config.model.code_bits,
         config.backbone_weights,
@@ -89,7 +114,7 @@ def _fit_itq(config, out: Path, printer: ProgressPrinter) -> int:
         config.seed,
         progress=progress,
     )
-    info = save_weights(out, model, dataset.classes, {"data": str(dataset.root), "method": "itq", "layout": dataset.layout})
+    info = save_weights(out, model, classes, {"data": str(Path(config.data).resolve()), "method": "itq", **notes})
     print(f"wrote {out} ({info.describe()}, fingerprint {info.fingerprint})")
     return 0
 
@@ -118,6 +143,8 @@ def cmd_eval(args) -> int:
 
     printer = ProgressPrinter(args.quiet)
     progress = printer.progress()
+    if args.json and args.json != "-":
+        check_output_file(Path(args.json), "--json", parents_must_exist=True)
     model, info = load_weights(args.model)
     encoder = Encoder(model, info, select_device(args.device), args.engine, source=args.model)
     dataset = load_labelled_folder(args.data, args.test_fraction, args.seed, progress=progress)

@@ -27,14 +27,22 @@ def unsupervised_model_path(folder: str | Path, bits: int = DEFAULT_BITS) -> Pat
 def ensure_unsupervised_model(
     progress: Progress | None, folder: str | Path, bits: int = DEFAULT_BITS, device: str | None = None
 ) -> str:
-    """The default model for ``folder``: reused when it was fitted before, else fitted now (as
-    ``fph-desktop train --method itq`` does) and saved."""
+    """The default model for ``folder``: reused when it was fitted before (and is intact), else fitted
+    now (as ``fph-desktop train --method itq`` does) and saved. ITQ needs more photos than bits: a small
+    folder gets the longest code it can fit (40 photos: 32 bits) under the same file name, so the
+    folder keeps one default model."""
     progress = progress or silent()
     path = unsupervised_model_path(folder, bits)
-    if path.is_file():
-        return str(path)
     from ..device import select_device
-    from ..model.weights import save_weights
+    from ..errors import UserError
+    from ..model.weights import read_weights, save_weights
+
+    if path.is_file():
+        try:
+            read_weights(path)
+            return str(path)
+        except UserError:
+            path.unlink(missing_ok=True)  # ours and damaged (a crash, a full disk): fitted again below
     from ..train.unsupervised import fit_itq_model
     from .scanner import scan_folder
 
@@ -48,7 +56,13 @@ def ensure_unsupervised_model(
     photos = [Path(folder) / item.relpath for item in scan.files]
     if not photos:
         raise BadFolderError("no photos found", folder, "pick a folder with photos")
-    progress.set_status(f"Fitting {bits}-bit unsupervised codes on {len(photos)} photos (pretrained EfficientNet-Lite0)…")
+    if len(photos) <= bits:
+        bits = 8 * ((len(photos) - 1) // 8)
+        if bits < 8:
+            raise BadFolderError(
+                f"has only {len(photos)} photos; codes fitted on a folder need at least 9", folder,
+                "add photos, or load a trained model (Model menu, or --model FILE)",
+            )  # fmt: skip
     model = fit_itq_model(photos, DEFAULT_BACKBONE, bits, device=select_device(device), progress=progress)
     save_weights(path, model, [], {"method": "itq", "data": str(folder)})
     return str(path)

@@ -147,6 +147,8 @@ class IndexStore:
             self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         except sqlite3.Error as exc:
             raise self._translate(exc, "opening the index") from None
+        if not create:
+            self._refuse_foreign_file()
         try:
             self._set_up()
         except sqlite3.Error as exc:
@@ -161,6 +163,18 @@ class IndexStore:
                 self._check_version(self.db.execute("PRAGMA user_version").fetchone()[0])
         with self._guard("reading the index"):
             self.db.execute("SELECT COUNT(*) FROM meta").fetchone()  # a damaged file fails here, not mid-search
+
+    def _refuse_foreign_file(self) -> None:
+        """Before anything is written: a database that is not an index (another program's, or an empty
+        file) is refused untouched, never migrated into an index."""
+        with self._guard("reading the index"):
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if version == 0 or "meta" not in tables or "files" not in tables:
+            self.db.close()
+            raise IndexStoreError(
+                "is not an fph-desktop index", self.path, "give an indexed folder, or the .sqlite file `index` made for it"
+            )
 
     def _set_up(self) -> None:
         self.db.execute("PRAGMA busy_timeout = 30000")

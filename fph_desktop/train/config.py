@@ -3,6 +3,7 @@ resuming a different run) and in the weights file's training summary."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 from ..errors import ConfigError
@@ -84,6 +85,8 @@ class TrainConfig:
             raise ConfigError(f"loss must be one of {LOSSES}, not {self.loss!r}")
         for f in fields(self):
             value, low, high = getattr(self, f.name), f.metadata.get("minimum"), f.metadata.get("maximum")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{f.name.replace('_', '-')} must be a finite number, not {value}")
             if low is not None and value < low or high is not None and value > high:
                 bounds = f"at least {low}" if high is None else f"between {low} and {high}"
                 raise ConfigError(f"{f.name.replace('_', '-')} must be {bounds}, not {value}")

@@ -461,6 +461,11 @@ def _train_one_epoch(run: _Run, epoch: int, progress: Progress) -> dict:
         run.scaler.update()
         run.scheduler.step()
         losses.append(float(loss.detach()))
+        if not np.isfinite(losses[-1]):
+            raise TrainingError(
+                f"training diverged: the loss became {losses[-1]} at step {step + 1} of epoch {epoch + 1}",
+                hint=f"start a new run with a lower learning rate (now {run.lr:g})",
+            )
         step += 1
         progress.set_progress(step, total_steps)
         if time.monotonic() - last_report >= 0.25:
@@ -560,6 +565,11 @@ def _finish(run: _Run, progress: Progress) -> TrainResult:
     if run.test_items:
         test_u = _encode(run, list(range(len(run.test_items))), run.test_items)
         db_u = _encode(run, list(range(len(run.train_items))), run.train_items)
+        if len(db_u) > 1 and len(np.unique(pack_codes(db_u), axis=0)) == 1:
+            raise TrainingError(
+                "training collapsed: every photo gets the same code, so the model cannot tell them apart",
+                hint=f"start a new run with a lower learning rate (now {run.lr:g}) or more epochs",
+            )
         test_metrics = metrics_for_codes(test_u, [i.label for i in run.test_items], db_u, run.labels.tolist(), ks=(10, 100))
     summary = {
         "data": str(run.dataset.root),
