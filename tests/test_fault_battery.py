@@ -436,3 +436,14 @@ def test_queries_that_are_not_photos_get_their_real_reason(photos, tiny_model_pa
     assert "nothere.jpg: no such file" in err and "pipe.jpg: not a regular file" in err
     assert "dangling.jpg: a link to a file that does not exist" in err
     assert display_path("new\nline.jpg") == "new\\nline.jpg"  # one name, one line
+
+
+def test_a_training_run_that_collapses_warns_and_exits_1_and_one_that_diverges_stops(tiny_birds, tmp_path, capsys):
+    base = ["train", "--data", tiny_birds, "--backbone", "resnet18", "--backbone-weights", "none", "--bits", "16",
+            "--image-size", "64", "--epochs", "1", "--mode", "fast", "--workers", "0", "--quiet"]  # fmt: skip
+    code, out, err = in_process(capsys, *base, "--lr", "1e6", "--out", tmp_path / "wild.fph", "--run-dir", tmp_path / "r1")
+    assert "Traceback" not in err
+    if code == EXIT_USER:  # diverged: no model is written
+        assert "training diverged: the loss became" in one_error_line(err) and not (tmp_path / "wild.fph").exists()
+    else:  # collapsed: written, but said to be useless
+        assert code == 1 and "warning: training collapsed: every photo gets the same code" in err

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import BadArgumentError, BadFileError, storage_error
+from ..errors import EXIT_PARTIAL, BadArgumentError, BadFileError, storage_error
 from .flags import add_config_flags, add_engine_flag, config_from_args, positive_int
 from .progress import ProgressPrinter
 
@@ -85,6 +85,13 @@ def cmd_train(args) -> int:
         print(f"wrote {out} ({result.info.describe()}, fingerprint {result.info.fingerprint})")
         if result.test_metrics:
             print(f"test mAP@all {result.test_metrics['map_all']:.4f}")
+    if result.collapsed:
+        print(
+            "fph-desktop: warning: training collapsed: every photo gets the same code, so this model cannot tell "
+            "photos apart; train again with a lower --lr or more epochs",
+            file=sys.stderr,
+        )
+        return EXIT_PARTIAL
     return 0
 
 

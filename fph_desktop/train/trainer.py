@@ -56,6 +56,7 @@ class TrainResult:
     test_metrics: dict
     resumed_from_epoch: int = 0
     run_dir: Path = field(default_factory=Path)
+    collapsed: bool = False  # every training photo got the same code: saved, but useless for search
 
 
 def default_run_dir(config: TrainConfig) -> Path:
@@ -562,14 +563,11 @@ def _finish(run: _Run, progress: Progress) -> TrainResult:
         model.load_state_dict(torch.load(run.best_path, map_location="cpu", weights_only=True)["model"])
     progress.set_status("Evaluating on the test split")
     test_metrics: dict = {}
+    collapsed = False
     if run.test_items:
         test_u = _encode(run, list(range(len(run.test_items))), run.test_items)
         db_u = _encode(run, list(range(len(run.train_items))), run.train_items)
-        if len(db_u) > 1 and len(np.unique(pack_codes(db_u), axis=0)) == 1:
-            raise TrainingError(
-                "training collapsed: every photo gets the same code, so the model cannot tell them apart",
-                hint=f"start a new run with a lower learning rate (now {run.lr:g}) or more epochs",
-            )
+        collapsed = len(db_u) > 1 and len(np.unique(pack_codes(db_u), axis=0)) == 1
         test_metrics = metrics_for_codes(test_u, [i.label for i in run.test_items], db_u, run.labels.tolist(), ks=(10, 100))
     summary = {
         "data": str(run.dataset.root),
@@ -620,4 +618,4 @@ def _finish(run: _Run, progress: Progress) -> TrainResult:
             raise error from None
         _record(run.run_dir, config, run.output, run.epochs, run.epochs, "finished")
     world.barrier()
-    return TrainResult(run.output, info, run.history, test_metrics, run.start_epoch, run.run_dir)
+    return TrainResult(run.output, info, run.history, test_metrics, run.start_epoch, run.run_dir, collapsed)
