@@ -81,15 +81,14 @@ def open_image(path: str | Path, min_side: int | None = None, data: bytes | None
                 raise ImageError(path, "not a regular file (a pipe, device or socket)")
         if (len(data) if data is not None else path.stat().st_size) == 0:
             raise ImageError(path, "empty file (0 bytes)")
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path if data is None else io.BytesIO(data)) as image:
-                if min_side and image.format == "JPEG":
-                    # A square request keeps both sides >= min_side, whatever the EXIF rotation.
-                    image.draft("RGB", (min_side, min_side))
-                image.load()
-                image = ImageOps.exif_transpose(image)
-                return _to_rgb(image)
+        try:
+            return _decode(path, data, min_side, large_jpeg=False)
+        except Image.DecompressionBombWarning:
+            if not min_side:
+                raise
+            # Over Pillow's 89 MP limit but under its hard 179 MP one (108 MP phone photos): a JPEG is
+            # decoded at 1/2..1/8 scale by the decoder itself, so it never takes its full size in memory.
+            return _decode(path, data, min_side, large_jpeg=True)
     except ImageError:
         raise
     except FileNotFoundError:
@@ -107,6 +106,20 @@ def open_image(path: str | Path, min_side: int | None = None, data: bytes | None
         if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
             raise ImageError(path, "a link that leads back to itself (a link loop)") from None
         raise ImageError(path, f"truncated or corrupt image ({exc})") from None
+
+
+def _decode(path: Path, data: bytes | None, min_side: int | None, large_jpeg: bool) -> Image.Image:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore" if large_jpeg else "error", Image.DecompressionBombWarning)
+        with Image.open(path if data is None else io.BytesIO(data)) as image:
+            if large_jpeg and image.format != "JPEG":
+                raise Image.DecompressionBombWarning("only JPEGs are decoded at a reduced scale")
+            if min_side and image.format == "JPEG":
+                # A square request keeps both sides >= min_side, whatever the EXIF rotation.
+                image.draft("RGB", (min_side, min_side))
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            return _to_rgb(image)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

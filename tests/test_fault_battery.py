@@ -447,3 +447,16 @@ def test_a_training_run_that_collapses_warns_and_exits_1_and_one_that_diverges_s
         assert "training diverged: the loss became" in one_error_line(err) and not (tmp_path / "wild.fph").exists()
     else:  # collapsed: written, but said to be useless
         assert code == 1 and "warning: training collapsed: every photo gets the same code" in err
+
+
+def test_a_108_megapixel_phone_jpeg_is_decoded_small_but_a_png_that_size_is_refused(tmp_path):
+    from fph_desktop.imaging import ImageError, open_image
+
+    Image.new("L", (12000, 9000), 128).save(tmp_path / "phone108mp.jpg", quality=80)
+    photo = open_image(tmp_path / "phone108mp.jpg", min_side=256)
+    assert min(photo.size) >= 256 and max(photo.size) <= 12000 // 4  # reduced inside the decoder
+    from index_support import write_bomb_png
+
+    write_bomb_png(tmp_path / "big.png", side=10000)  # 100 MP claimed by a PNG: refused, never decoded
+    with pytest.raises(ImageError, match="image too large"):
+        open_image(tmp_path / "big.png", min_side=256)

@@ -126,10 +126,13 @@ def read_weights(path: str | Path) -> tuple[WeightsInfo, dict[str, torch.Tensor]
         raise WeightsError(f"{path}: no such weights file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways (zip, pickle, EOF): all mean "not readable"
+    except Exception:  # noqa: BLE001 - torch.load fails in many ways (zip, pickle, EOF): all mean "not readable"
         size = path.stat().st_size
         reason = "empty file" if size == 0 else "truncated, or not a PyTorch file"
-        raise WeightsError(f"{path}: cannot be read as a weights file ({reason}: {exc.__class__.__name__})") from None
+        raise WeightsError(
+            f"cannot be read as a weights file ({reason})", path,
+            "choose another .fph file, or make one with `fph-desktop train` (or the app's Train a model)",
+        ) from None  # fmt: skip
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         hint = ""
         if isinstance(payload, dict) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
