@@ -201,6 +201,7 @@ def cmd_encode(args) -> int:
         except ImageError as exc:
             print(f"fph-desktop: {exc}", file=sys.stderr)
             failures += 1
+            records.append({"path": display_path(path), "code": None, "bits": encoder.code_bits, "error": exc.reason})
             continue
         packed, _ = encoder.encode_images([image])
         code = packed[0]
