@@ -16,16 +16,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QFontMetrics  # noqa: E402
-from test_gui_window import WAIT_MS, IndexGate, _index, _make_window  # noqa: E402
-
-
-@pytest.fixture
-def photo_folder(tmp_path, tiny_birds) -> Path:
-    """27 photos in class sub-folders plus one corrupt JPEG (as in test_gui_window)."""
-    folder = tmp_path / "photos"
-    shutil.copytree(tiny_birds, folder)
-    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG" + b"\0" * 64)
-    return folder
+from test_gui_window import WAIT_MS, IndexGate, _index, _make_window, photo_folder  # noqa: E402, F401 (a fixture)
 
 
 @pytest.fixture
@@ -297,6 +288,19 @@ def _side(path: str, height: int, width: int, maps: dict):
     return Side(path, photo, (0.0, 0.0, float(width), float(height)), heat, np.zeros(2, np.uint8))
 
 
+def _comparison_view(qtbot, width: int, height: int):
+    """A shown comparison view on its own (the app's styles applied)."""
+    from fph_desktop.gui.app import create_app
+    from fph_desktop.gui.comparison import ComparisonView
+
+    create_app()
+    view = ComparisonView()
+    qtbot.addWidget(view)
+    view.resize(width, height)
+    view.show()
+    return view
+
+
 def _comparison(query_shape=(300, 400), match_shape=(300, 400), maps=("fused", "C2", "C3", "C4"), feed=True):
     from fph_desktop.gui.tasks import Comparison
 
@@ -310,14 +314,7 @@ def _comparison(query_shape=(300, 400), match_shape=(300, 400), maps=("fused", "
 
 
 def test_a_model_without_maps_shows_the_photos_and_says_so(qtbot):
-    from fph_desktop.gui.app import create_app
-    from fph_desktop.gui.comparison import ComparisonView
-
-    create_app()
-    view = ComparisonView()
-    qtbot.addWidget(view)
-    view.resize(700, 700)
-    view.show()
+    view = _comparison_view(qtbot, 700, 700)
     view.show_comparison(_comparison(maps=()))
     assert view.query_view.photo is not None and not view.query_view.has_overlay()
     assert not view.layer.isEnabled() and "no activation map" in view.map_note.text()
@@ -334,14 +331,7 @@ def test_a_model_without_maps_shows_the_photos_and_says_so(qtbot):
 
 
 def test_a_portrait_match_does_not_move_the_controls(qtbot):
-    from fph_desktop.gui.app import create_app
-    from fph_desktop.gui.comparison import ComparisonView
-
-    create_app()
-    view = ComparisonView()
-    qtbot.addWidget(view)
-    view.resize(700, 800)
-    view.show()
+    view = _comparison_view(qtbot, 700, 800)
     view.show_comparison(_comparison(match_shape=(300, 400)))
     qtbot.wait(10)
     where = (view.layer.mapTo(view, view.layer.rect().topLeft()), view.match_view.size())

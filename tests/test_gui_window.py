@@ -28,7 +28,7 @@ WAIT_MS = 60_000
 
 @pytest.fixture
 def photo_folder(tmp_path, tiny_birds) -> Path:
-    """27 real bird photos in class sub-folders plus one corrupt JPEG."""
+    """27 drawn bird photos in class sub-folders plus one corrupt JPEG."""
     folder = tmp_path / "photos"
     shutil.copytree(tiny_birds, folder)
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG" + b"\0" * 64)

@@ -28,6 +28,10 @@ from fph_desktop.train.unsupervised import fit_itq_model
 TINY_MODEL = dict(backbone="resnet18", code_bits=16, image_size=64, vertical_width=32, horizontal_width=16)
 
 
+# A small random-init model for command-line runs: resnet18 without downloads, 16 bits, 64 px.
+TINY_MODEL_FLAGS = ["--backbone", "resnet18", "--backbone-weights", "none", "--bits", "16", "--image-size", "64"]
+
+
 def tiny_config(data: Path, **overrides) -> TrainConfig:
     settings = dict(
         data=str(data),
@@ -162,14 +166,7 @@ def test_two_ranks_under_torchrun_end_with_identical_weights(tiny_birds, tmp_pat
         str(tmp_path / "ddp.fph"),
         "--run-dir",
         str(tmp_path / "run"),
-        "--backbone",
-        "resnet18",
-        "--backbone-weights",
-        "none",
-        "--bits",
-        "16",
-        "--image-size",
-        "64",
+        *TINY_MODEL_FLAGS,
         "--mode",
         "full",
         "--epochs",
@@ -218,14 +215,7 @@ def test_cli_train_then_eval_prints_a_table_and_writes_json(tiny_birds, tmp_path
             str(tiny_birds),
             "--out",
             str(out),
-            "--backbone",
-            "resnet18",
-            "--backbone-weights",
-            "none",
-            "--bits",
-            "16",
-            "--image-size",
-            "64",
+            *TINY_MODEL_FLAGS,
             "--epochs",
             "1",
             "--mode",
