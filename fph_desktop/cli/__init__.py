@@ -20,6 +20,7 @@ from ..errors import (
     StorageError,
     UserError,
     display_path,
+    exit_code_for,
     message_for,
     storage_error,
 )
@@ -86,17 +87,15 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
     except (KeyboardInterrupt, Cancelled):
         _error("interrupted; finished work is kept; run the same command again to continue")
         return EXIT_INTERRUPTED
-    except OSError as exc:
-        # A write the core did not wrap: a full or read-only disk is still not a bug.
-        found = storage_error(exc, exc.filename or "", "writing")
-        if isinstance(found, StorageError) and exc.filename:
-            _error(str(found))
-            return found.exit_code
-        _error(message_for(exc, context="fph-desktop " + " ".join(display_path(a) for a in argv)))
-        return EXIT_BUG
     except Exception as exc:  # noqa: BLE001 - the one place a bug becomes a report, not a traceback
+        if isinstance(exc, OSError) and exc.filename:
+            # A write the core did not wrap: a full or read-only disk is still not a bug.
+            found = storage_error(exc, exc.filename, "writing")
+            if isinstance(found, StorageError):
+                _error(str(found))
+                return found.exit_code
         _error(message_for(exc, context="fph-desktop " + " ".join(display_path(a) for a in argv)))
-        return EXIT_BUG if not isinstance(exc, MemoryError) else EXIT_USER
+        return exit_code_for(exc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -171,15 +171,6 @@ def run_index(args: argparse.Namespace) -> int:
     return status
 
 
-def _check_indexes_readable(folder: str) -> None:
-    """Without --model the model is found through the folder's index files: when those exist but
-    cannot be read, say so, rather than "no model remembered"."""
-    key = folder_key(folder)
-    problems = [i for i in list_indexes() if i.problem and key in (i.folder, "")]
-    if problems and not [i for i in indexes_for_folder(folder) if i.problem is None]:
-        raise IndexStoreError(problems[0].problem)
-
-
 def _resolve_index(spec: str | None):
     """(folder, remembered model path or None) for ``--index``: a folder, an index file, or the latest."""
     if spec is None:
@@ -196,12 +187,14 @@ def _resolve_index(spec: str | None):
         return info.folder, info.model_path
     if os.path.isfile(spec):
         raise BadArgumentError("is a file, not an indexed folder or an index file (.sqlite)", spec)
-    if not os.path.exists(spec) and not indexes_for_folder(spec):
-        raise BadArgumentError("no such folder", spec, "give an indexed folder, or its index file (.sqlite)")
     key = folder_key(spec)
-    if not [i for i in indexes_for_folder(spec) if i.problem is None]:
+    indexes = list_indexes()  # reads every index's metadata: once
+    readable = [i for i in indexes if i.folder == key]  # an unreadable index names no folder
+    if not os.path.exists(spec) and not readable:
+        raise BadArgumentError("no such folder", spec, "give an indexed folder, or its index file (.sqlite)")
+    if not readable:
         label = folder_label(spec) + "-"  # index files are named after their folder: db_path_for
-        damaged = [i for i in list_indexes() if i.problem and i.db_path.name.startswith(label)]
+        damaged = [i for i in indexes if i.problem and i.db_path.name.startswith(label)]
         if damaged:
             raise IndexStoreError(damaged[0].problem)
         raise IndexStoreError("has not been indexed yet", spec, f"run `fph-desktop index {display_path(spec)}`")
@@ -214,8 +207,6 @@ def run_search(args: argparse.Namespace) -> int:
             raise BadFileError("is a folder, not a photo", image, "give photo files as queries")
     folder, model_path = _resolve_index(args.index)
     model = args.model or model_path  # None: the model remembered for the folder
-    if model is None:
-        _check_indexes_readable(folder)
     library = Library.open(folder, model, device=args.device, engine=args.engine, backend=args.backend, create=False)
     if len(library) == 0:
         raise IndexStoreError("holds no photos yet", library.folder, f"run `fph-desktop index {library.folder}`")
