@@ -16,6 +16,13 @@ _bitwise_count = getattr(np, "bitwise_count", None)
 _POPCOUNT_LUT = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.uint8)
 
 
+def pack_codes(u) -> np.ndarray:
+    """tanh outputs (N, q) to packed codes (N, q/8) uint8: bit 1 where u >= 0 (sign 0 -> +1). The
+    one place that rule lives; both engines and the evaluator use it. Takes any array-like (a CPU
+    tensor too)."""
+    return pack_bits(np.asarray(u) >= 0)
+
+
 def pack_bits(positive: np.ndarray) -> np.ndarray:
     """(N, q) booleans (bit 1 where the output is >= 0) to packed (N, q/8) uint8 codes."""
     return np.packbits(np.asarray(positive, dtype=bool), axis=1)

@@ -6,18 +6,21 @@ refused when it was exported from another model."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
-from index_support import app_dirs, make_photos, make_tiny_model, tiny_model_path  # noqa: F401
+from index_support import app_dirs, make_photos, make_tiny_model, tiny_model_path, write_photo  # noqa: F401
 
 from fph_desktop.errors import MissingDependencyError
 from fph_desktop.imaging import open_image
 from fph_desktop.index.library import Library
-from fph_desktop.model import onnx_engine
 from fph_desktop.model.encoder import Encoder
+from fph_desktop.model.graph import GraphEncoder, OnnxSession, StaleGraphError
 
 
 def _encode_both(model_path, photos):
@@ -58,8 +61,8 @@ def test_a_graph_exported_from_another_model_is_refused_and_exported_again(app_d
     old_graph = graph.read_bytes()
     make_tiny_model(first, seed=5)  # retrained in place: same file name, other weights
     retrained = Encoder.load(first, "cpu", engine="torch")
-    with pytest.raises(onnx_engine.StaleGraphError, match="was exported from model"):
-        onnx_engine.OnnxSession(graph, retrained.fingerprint)
+    with pytest.raises(StaleGraphError, match="was exported from model"):
+        OnnxSession(graph, retrained.fingerprint)
     encoder = Encoder.load(first, "cpu", engine="onnx")  # refused, exported again, verified
     assert graph.read_bytes() != old_graph and encoder.engine == "onnx"
     batch = torch.randn(4, 3, 64, 64)
@@ -93,3 +96,100 @@ def test_every_model_kind_exports_and_agrees_behind_efficientnet_lite(kind, tmp_
     by_onnx = Encoder.load(tmp_path / "m.fph", "cpu", engine="onnx")
     by_torch = Encoder.load(tmp_path / "m.fph", "cpu", engine="torch")
     np.testing.assert_allclose(by_onnx.encode_batch(batch)[1], by_torch.encode_batch(batch)[1], atol=1e-4)
+
+
+# -- searching with the exported graph alone, before (or without) PyTorch --------------------------
+NO_TORCH = """
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked in this test")
+sys.meta_path.insert(0, NoTorch())
+from fph_desktop.cli import main
+code = main(sys.argv[1:])
+assert "torch" not in sys.modules
+sys.exit(code)
+"""
+
+
+def _cli_without_torch(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", NO_TORCH, *args], capture_output=True, text=True, timeout=120, env=dict(os.environ)
+    )
+
+
+def test_a_search_needs_no_pytorch_once_the_graph_is_exported(app_dirs, tmp_path, tiny_model_path):
+    folder = tmp_path / "Photos"
+    make_photos(folder, 10)
+    library = Library.open(folder, tiny_model_path, device="cpu", engine="onnx")  # exports the graph
+    library.update()
+    query = write_photo(tmp_path / "query.jpg", seed=3, size=(90, 70))  # not in the folder: encoded
+    [expected] = library.search_images([query], k=5)
+    done = _cli_without_torch("search", str(query), "--index", str(folder), "-k", "5", "--json")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["engine"].startswith("ONNX Runtime") and "graph tiny.fph.onnx" in found["engine"]
+    hits = found["queries"][0]["results"]
+    assert [(r["relpath"], r["distance"]) for r in hits] == [(r.relpath, r.distance) for r in expected.results]
+
+
+def test_without_a_graph_for_this_very_file_pytorch_loads_the_weights(app_dirs, tmp_path):
+    weights = make_tiny_model(tmp_path / "birds.fph", seed=0)
+    Encoder.load(weights, "cpu", engine="onnx")
+    assert GraphEncoder.for_weights(weights) is not None
+    make_tiny_model(weights, seed=5)  # retrained in place: the graph beside it is of the old file
+    assert GraphEncoder.for_weights(weights) is None
+    folder = tmp_path / "Photos"
+    make_photos(folder, 4)
+    Library.open(folder, weights, device="cpu", engine="torch").update()
+    library = Library.open(folder, weights, device="cpu", create=False, search_only=True)
+    assert library.encoder.engine == "onnx" and hasattr(library.encoder, "explain")  # re-exported by PyTorch
+    assert GraphEncoder.for_weights(weights) is not None  # and the next launch searches without it
+
+
+def test_a_graph_of_the_first_format_is_exported_again(app_dirs, tmp_path, tiny_model_path):
+    import onnx
+
+    Encoder.load(tiny_model_path, "cpu", engine="onnx")
+    graph = tiny_model_path.with_name(tiny_model_path.name + ".onnx")
+    proto = onnx.load(graph)
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key == "fph_desktop.fingerprint"]
+    del proto.metadata_props[:]
+    for key, value in kept:  # what the first release wrote: the fingerprint alone
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, graph)
+    assert GraphEncoder.for_weights(tiny_model_path) is None
+    Encoder.load(tiny_model_path, "cpu", engine="onnx")
+    assert GraphEncoder.for_weights(tiny_model_path) is not None
+
+
+def test_the_graph_encoder_gives_the_codes_of_the_pytorch_one(app_dirs, tmp_path, tiny_model_path):
+    photos = make_photos(tmp_path / "photos", 12)
+    images = [open_image(p, min_side=64) for p in photos]
+    by_torch = Encoder.load(tiny_model_path, "cpu", engine="torch")
+    Encoder.load(tiny_model_path, "cpu", engine="onnx")
+    graph = GraphEncoder.for_weights(tiny_model_path)
+    assert graph.fingerprint == by_torch.fingerprint and graph.code_bits == 16
+    assert graph.describe_engine().startswith("ONNX Runtime (ONNX Runtime ")
+    (packed_t, u_t), (packed_g, u_g) = by_torch.encode_images(images), graph.encode_images(images)
+    assert np.abs(u_t - u_g).max() < 1e-4
+    assert (np.unpackbits(packed_t ^ packed_g, axis=1).astype(bool) <= (np.abs(u_t) < 1e-4)).all()
+
+
+def test_a_library_opened_with_the_graph_alone_still_explains_a_match(app_dirs, tmp_path, tiny_model_path, monkeypatch):
+    from fph_desktop.gui import tasks
+    from fph_desktop.index import library as library_module
+    from fph_desktop.progress import silent
+
+    folder = tmp_path / "Photos"
+    photos = make_photos(folder, 6)
+    Library.open(folder, tiny_model_path, device="cpu").update()
+    monkeypatch.setattr(library_module, "_ENCODER_CACHE", {})  # as in a fresh process
+    library = Library.open(folder, tiny_model_path, create=False, search_only=True)
+    assert isinstance(library.encoder, GraphEncoder)
+    comparison = tasks.compare(silent(), library, str(photos[0]), str(photos[1]))
+    assert comparison.query.heatmaps and comparison.code_bits == 16
+    hits = library.search_images([photos[0]], k=6)[0].results
+    assert comparison.distance == next(h.distance for h in hits if h.path == photos[1])  # the bits the search counted

@@ -80,14 +80,19 @@ def _drop(widget, paths):
     QApplication.sendEvent(widget, drop)
 
 
-def test_importing_the_app_and_showing_the_window_does_not_load_torch(tmp_path):
-    probe = tmp_path / "probe.json"
-    env = dict(
+def _probe_env(probe: Path) -> dict:
+    """The environment of an app started as a user would, with the launch probe writing to ``probe``."""
+    return dict(
         os.environ,
         QT_QPA_PLATFORM="offscreen",
         FPH_DESKTOP_LAUNCH_PROBE=str(probe),
         PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     )
+
+
+def test_importing_the_app_and_showing_the_window_does_not_load_torch(tmp_path):
+    probe = tmp_path / "probe.json"
+    env = _probe_env(probe)
     code = "import sys, fph_desktop.gui.app as app; assert 'torch' not in sys.modules, 'imported torch'; sys.exit(app.run_app())"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -346,4 +351,23 @@ def test_photos_given_on_the_command_line_are_searched_once_the_last_index_reope
     with qtbot.waitSignal(window.searchFinished, timeout=WAIT_MS) as searched:
         window.search_when_ready([str(query)])
     assert Path(searched.args[0].queries[0].hits[0].path) == query and window.index_state.folder == str(photo_folder)
+    with qtbot.waitSignal(window.comparisonShown, timeout=WAIT_MS) as compared:
+        window.results.select_row(1)
+    assert compared.args[0].query.heatmaps and compared.args[0].match.heatmaps
     window.close()
+
+
+def test_a_photo_opened_with_the_app_is_searched_before_torch_is_loaded(qtbot, tiny_model_file, photo_folder, tmp_path):
+    """ "Open with fph-desktop" on a folder indexed before: the results come from the exported
+    graph while ``import torch`` (seconds on a cold start) has not even begun."""
+    first = _make_window(qtbot, tiny_model_file)
+    _index(qtbot, first, photo_folder)
+    first.close()
+    query = tmp_path / "query.jpg"  # outside the folder: decoded and encoded, not looked up
+    query.write_bytes(sorted(photo_folder.glob("test/*/*.jpg"))[0].read_bytes())
+    probe = tmp_path / "probe.json"
+    env = _probe_env(probe)
+    done = subprocess.run([sys.executable, "-m", "fph_desktop", str(query)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads(probe.read_text())
+    assert record["hits"] > 0 and record["torch_loaded_at_results"] is False

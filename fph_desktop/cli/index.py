@@ -207,7 +207,9 @@ def run_search(args: argparse.Namespace) -> int:
             raise BadFileError("is a folder, not a photo", image, "give photo files as queries")
     folder, model_path = _resolve_index(args.index)
     model = args.model or model_path  # None: the model remembered for the folder
-    library = Library.open(folder, model, device=args.device, engine=args.engine, backend=args.backend, create=False)
+    library = Library.open(
+        folder, model, device=args.device, engine=args.engine, backend=args.backend, create=False, search_only=True
+    )
     if len(library) == 0:
         raise IndexStoreError("holds no photos yet", library.folder, f"run `fph-desktop index {library.folder}`")
     if args.hide_duplicates or args.combined:
@@ -228,6 +230,7 @@ def run_search(args: argparse.Namespace) -> int:
             "folder": str(library.folder),
             "offline": library.offline,
             "model": {"path": str(library.model_path), "description": info.model_description, "fingerprint": info.fingerprint},
+            "engine": library.encoder.describe_engine(),
             "updated": _dt.datetime.fromtimestamp(info.updated).isoformat(timespec="seconds") if info.updated else None,
             "queries": [
                 {

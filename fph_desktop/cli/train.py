@@ -39,7 +39,6 @@ def _backbone_weights(value: str | None):
 
 
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
-    from ..model.backbones import BACKBONES
     from ..model.config import FPHConfig
     from ..train.config import TrainConfig
 
@@ -50,7 +49,7 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
         "(--method itq). Rerunning an interrupted command resumes it.",
     )
     parser.add_argument("--out", help="weights file to write (default: in the app's model folder)")
-    add_config_flags(parser.add_argument_group("model"), FPHConfig, {"backbone": {"choices": list(BACKBONES)}})
+    add_config_flags(parser.add_argument_group("model"), FPHConfig)
     add_config_flags(parser.add_argument_group("training"), TrainConfig)
     group = parser.add_argument_group("run")
     group.add_argument("--run-dir", help="checkpoint folder (default: derived from the settings, so reruns resume)")

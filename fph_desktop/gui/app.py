@@ -65,13 +65,17 @@ def create_app(argv: list[str] | None = None) -> QApplication:
 class _LaunchProbe(QObject):
     """For ``benchmarks/launch_time.py``: when ``FPH_DESKTOP_LAUNCH_PROBE`` names a file, write the
     wall-clock times of the window's first show and first paint (and whether torch was loaded by
-    then), then close the window."""
+    then), then close the window. With ``until_results``, wait for the first search's results (a
+    photo given on the command line) and record that time too (and whether torch was loaded)."""
 
-    def __init__(self, window, target: str) -> None:
+    def __init__(self, window, target: str, until_results: bool = False) -> None:
         super().__init__(window)
-        self.target = target
+        self.window, self.target, self.until_results = window, target, until_results
         self.record: dict = {}
         window.installEventFilter(self)
+        if until_results:
+            window.searchFinished.connect(self._results)
+            QTimer.singleShot(120_000, self._write_and_close)  # never hang a benchmark
 
     def eventFilter(self, obj, event) -> bool:
         kind = event.type()
@@ -79,10 +83,20 @@ class _LaunchProbe(QObject):
             self.record["shown"] = time.time()
         elif kind == QEvent.Type.Paint and "painted" not in self.record:
             self.record.update(painted=time.time(), torch_loaded_at_paint="torch" in sys.modules)
-            with open(self.target, "w", encoding="utf-8") as handle:
-                json.dump(self.record, handle)
-            QTimer.singleShot(0, obj.close)
+            if not self.until_results:
+                self._write_and_close()
         return False
+
+    def _results(self, outcome) -> None:
+        if "results" not in self.record:
+            hits = sum(len(q.hits) for q in outcome.queries)
+            self.record.update(results=time.time(), hits=hits, torch_loaded_at_results="torch" in sys.modules)
+            self._write_and_close()
+
+    def _write_and_close(self) -> None:
+        with open(self.target, "w", encoding="utf-8") as handle:
+            json.dump(self.record, handle)
+        QTimer.singleShot(0, self.window.close)
 
 
 def run_app(argv: list[str] | None = None, queries: list[str] | None = None) -> int:
@@ -96,6 +110,6 @@ def run_app(argv: list[str] | None = None, queries: list[str] | None = None) -> 
     app.aboutToQuit.connect(window.shutdown)  # quitting without closing the window (log-out) also stops the threads
     probe = os.environ.get("FPH_DESKTOP_LAUNCH_PROBE")
     if probe:
-        _LaunchProbe(window, probe)
+        _LaunchProbe(window, probe, until_results=bool(queries))
     window.show()
     return app.exec()

@@ -162,6 +162,7 @@ class MainWindow(QMainWindow):
         self._reindex_after_model = False
         self._pending_folder: str | None = None  # asked to index before a model was chosen
         self._startup_queries: list[str] = []
+        self._deferred_start = None  # loading torch and the model, after the start-up index and search
         self.wizard = None  # the training wizard, while open
 
         self.jobs = JobRunner("fph-jobs", self)
@@ -396,22 +397,36 @@ class MainWindow(QMainWindow):
                 self._startup_queries = []
 
     def start_background(self) -> None:
-        """After the first paint: import torch and load the model in the worker, and reopen the last index."""
+        """After the first paint: reopen the last index, and then import torch and load the model in
+        the worker. The index opens with the model's exported graph when there is one, so a photo
+        opened with the app is searched before torch, which holds the GIL for seconds, is loaded."""
         choice = self.settings.model_choice
         folder = self.settings.last_folder
+        index_model = None
         if choice == CHOICE_FILE and self.settings.model_path:
-            self._load_model(self.settings.model_path)
-            if folder:
-                self._open_index(folder, self.settings.model_path)
+            path = self.settings.model_path
+            self._deferred_start = lambda: self._load_model(path, quiet=True)
+            index_model = path
         else:
-            self._submit(self.jobs, "warmup", tasks.warm_up, on_finished=self._warmed_up, on_failed=self._warm_up_failed)
+            self._deferred_start = lambda: self._submit(
+                self.jobs, "warmup", tasks.warm_up, on_finished=self._warmed_up, on_failed=self._warm_up_failed
+            )
             if choice == CHOICE_PRETRAINED and folder:
                 model = tasks.unsupervised_model_path(folder, self.settings.unsupervised_bits)
-                if model.is_file():
-                    self._open_index(folder, str(model))
+                index_model = str(model) if model.is_file() else None
+        if folder and index_model:
+            self._open_index(folder, index_model)
+        else:
+            self._run_deferred_start()
         if choice is None:
             self.status_label.setText("Getting ready in the background… Choose how to get a model meanwhile.")
         self._update_model_label()
+
+    def _run_deferred_start(self) -> None:
+        """Load torch and the model once the start-up index and search are done (or at once)."""
+        start, self._deferred_start = self._deferred_start, None
+        if start is not None and not self._closing:
+            start()
 
     def _warmed_up(self, result) -> None:
         if self.settings.model_choice is None:
@@ -459,7 +474,9 @@ class MainWindow(QMainWindow):
         self._reindex_after_model = reindex
         self._load_model(path, replace=True)
 
-    def _load_model(self, path: str, replace: bool = False) -> JobHandle | None:
+    def _load_model(self, path: str, replace: bool = False, quiet: bool = False) -> JobHandle | None:
+        """``quiet``: the start-up load of the remembered model, which keeps the status line (the
+        search that ran meanwhile said what it found)."""
         return self._submit(
             self.jobs,
             "model",
@@ -467,11 +484,11 @@ class MainWindow(QMainWindow):
             path,
             self.settings.device,
             replace=replace,
-            on_finished=self._model_loaded,
+            on_finished=lambda result: self._model_loaded(result, quiet),
             on_failed=self._model_failed,
         )
 
-    def _model_loaded(self, result: tasks.ModelSummary) -> None:
+    def _model_loaded(self, result: tasks.ModelSummary, quiet: bool = False) -> None:
         self.model_summary = result
         self.settings.model_choice = CHOICE_FILE
         self.settings.model_path = result.path
@@ -479,7 +496,7 @@ class MainWindow(QMainWindow):
         name = model_words(result.description, result.path)
         if self.index_state is not None and Path(self.index_state.model_path) != Path(result.path):
             self.status_label.setText(f"The {name} is ready. Index a folder to use it (Ctrl+I).")
-        else:
+        elif not (quiet and self.index_state is not None):
             self.status_label.setText(f"The {name} is ready.")
         self._update_model_label()
         self.modelReady.emit(result)
@@ -645,6 +662,7 @@ class MainWindow(QMainWindow):
             self.status_label.setText("Index a folder (Ctrl+I) to search it.")
         else:
             self.show_message(f"Could not open the last index: {message}")
+        self._run_deferred_start()
 
     def _index_failed(self, handle: JobHandle, message: str) -> None:
         self._show_index_label()  # the index the user works in stays the current one
@@ -912,6 +930,9 @@ class MainWindow(QMainWindow):
 
     def _job_ended(self, handle: JobHandle) -> None:
         self._active.pop(handle.id, None)
+        if self._deferred_start is not None and not self._search_pending:
+            if not any(h.kind in ("open", "search") for h in self._active.values()):
+                QTimer.singleShot(0, self._run_deferred_start)  # after the job's own handlers ran
         if not any(h.kind in BUSY_KINDS for h in self._active.values()):
             self.progress_bar.hide()
             self.cancel_button.hide()

@@ -187,11 +187,14 @@ def _state(library, summary: str = "", complete: bool = True, seconds: float = 0
 
 
 def open_index(progress: Progress, folder: str, model_path: str, device: str | None = None) -> IndexState:
-    """Open an existing index without rescanning (the last folder at start-up)."""
+    """Open an existing index without rescanning (the last folder at start-up). Searching it needs
+    no PyTorch when the model's exported graph is there (the first search after launch does not
+    wait for ``import torch``)."""
     from ..index import Library
 
     progress.set_status(f"Opening the index of {folder_name(folder)}…")
-    library = Library.open(folder, model_path, device=None if device in (None, "auto") else device, create=False)
+    device = None if device in (None, "auto") else device
+    library = Library.open(folder, model_path, device=device, create=False, search_only=True)
     library.reload()
     return _state(library, f"{folder_name(library.folder)}: {len(library):,} photos indexed", library.info().complete)
 
@@ -362,8 +365,8 @@ def compare(progress: Progress, library, query_path: str, match_path: str) -> Co
     """Both photos' codes and low-layer activation maps (one forward pass each) and the bits that differ."""
     import numpy as np
 
-    encoder = library.encoder
     progress.set_status(f"Explaining the match {Path(match_path).name}…")
+    encoder = library.explaining_encoder()
     query = _side(encoder, query_path)
     progress.check()
     match = _side(encoder, match_path)

@@ -10,7 +10,7 @@ loading torch, e.g. by a process that only searches codes.
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_exports
 
 _EXPORTS = {
     "indexer": ("BatchCommitted", "UpdateReport", "update_index"),
@@ -30,17 +30,5 @@ _EXPORTS = {
     "search": ("SearchIndex", "asymmetric_distances", "faiss_available", "hamming_radius", "hamming_topk", "select_smallest"),
     "store": ("IndexStore", "IndexStoreError", "SkippedFile", "db_path_for", "folder_key"),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, _names = lazy_exports(__name__, _EXPORTS, globals())
+__all__ = sorted(_names)

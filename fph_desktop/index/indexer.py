@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from ..errors import display_path
 from ..imaging import MAX_IN_MEMORY_BYTES, ImageError, open_image
@@ -100,13 +100,13 @@ class BatchCommitted:
 
 @dataclass
 class _Prepared:
-    """One file after the worker pool: a tensor to encode, a code to reuse, or an error."""
+    """One file after the worker pool: pixels to encode, a code to reuse, or an error."""
 
     relpath: str
     size: int
     mtime_ns: int
     content_hash: bytes | None = None
-    tensor: torch.Tensor | None = None
+    pixels: np.ndarray | None = None  # (3, H, W) float32, normalised
     code: bytes | None = None
     code_from: str | None = None
     error: str | None = None
@@ -138,7 +138,7 @@ def _prepare(root: Path, item: ScannedFile, known_codes: dict[bytes, tuple[str, 
         return prepared
     try:
         image = open_image(path, encoder.decode_side, data=data)
-        prepared.tensor = encoder.to_tensor(image)
+        prepared.pixels = encoder.to_array(image)
     except ImageError as exc:
         prepared.error = exc.reason
     except Exception as exc:  # noqa: BLE001 - a decoder's bug on one file must cost that file, not the run; the type is kept
@@ -300,12 +300,12 @@ def _encode_all(root, work, encoder, store, known_codes, vanished, report, progr
                     batch.append(window.popleft().result())
                     fill()
                 progress.check()
-                to_encode = [p for p in batch if p.tensor is not None]
+                to_encode = [p for p in batch if p.pixels is not None]
                 if to_encode:
-                    packed, _ = encoder.encode_batch(torch.stack([p.tensor for p in to_encode]))
+                    packed, _ = encoder.encode_batch(np.stack([p.pixels for p in to_encode]))
                     for p, code in zip(to_encode, packed, strict=True):
                         p.code = code.tobytes()
-                        p.tensor = None
+                        p.pixels = None
                 records = []
                 for p in batch:
                     records.append(FileRecord(p.relpath, p.size, p.mtime_ns, p.content_hash, p.code, p.error))

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ..errors import NoModelError
@@ -94,10 +93,16 @@ def remembered_model(folder: str | Path) -> Path | None:
     return None
 
 
-def load_encoder(model: str | Path | None, folder: str | Path | None = None, device=None, engine: str = "auto"):
+def load_encoder(
+    model: str | Path | None, folder: str | Path | None = None, device=None, engine: str = "auto", search_only: bool = False
+):
     """The encoder for ``model``, or for the model remembered for ``folder``; a clear
-    :class:`NoModelError` when there is neither."""
-    from ..model.encoder import Encoder
+    :class:`NoModelError` when there is neither.
+
+    ``search_only``: the caller only encodes a few query photos, so the graph exported from this
+    weights file is used when there is one (ONNX Runtime on the CPU), without loading PyTorch at
+    all; the search can start seconds sooner after launch. Not with ``engine="torch"`` or a GPU asked for.
+    """
 
     if model is None and folder is not None:
         model = remembered_model(folder)
@@ -117,9 +122,24 @@ def load_encoder(model: str | Path | None, folder: str | Path | None = None, dev
         key = (os.path.abspath(model), st.st_size, st.st_mtime_ns, str(device), engine)
     except OSError:
         key = None  # let Encoder.load say what is wrong with the file
+    graph_ok = search_only and engine in ("auto", "onnx") and device in (None, "auto", "cpu")
     with _ENCODER_CACHE_LOCK:
-        cached = _ENCODER_CACHE.pop(key, None) if key else None
-    encoder = cached or Encoder.load(model, device=device, engine=engine)
+        encoder = _ENCODER_CACHE.pop(key, None) if key else None
+        if encoder is None and key and graph_ok:
+            for cached_key, cached in _ENCODER_CACHE.items():  # a full encoder on ONNX Runtime serves searches too
+                if cached_key[:3] == key[:3] and cached_key[3] != "graph" and cached.engine == "onnx":
+                    return cached, model
+            key = (*key[:3], "graph", "onnx")
+            encoder = _ENCODER_CACHE.pop(key, None)
+    if encoder is None and graph_ok:
+        from ..model.graph import GraphEncoder
+
+        encoder = GraphEncoder.for_weights(model)
+    if encoder is None:
+        from ..model.encoder import Encoder
+
+        key = key and (*key[:3], str(device), engine)
+        encoder = Encoder.load(model, device=device, engine=engine)
     if key:
         with _ENCODER_CACHE_LOCK:
             _ENCODER_CACHE[key] = encoder  # most recent last
@@ -182,10 +202,12 @@ class Library:
         engine: str = "auto",
         backend: str = "auto",
         create: bool = True,
+        search_only: bool = False,
     ) -> Library:
         """The library for ``folder`` under ``model`` (a weights file; ``None``: the model remembered
-        for the folder). ``create=False`` raises :class:`IndexStoreError` when it was never indexed."""
-        encoder, model_path = load_encoder(model, folder, device, engine)
+        for the folder). ``create=False`` raises :class:`IndexStoreError` when it was never indexed.
+        ``search_only``: see :func:`load_encoder` (the library can still be updated, on the CPU)."""
+        encoder, model_path = load_encoder(model, folder, device, engine, search_only)
         library = cls(folder, encoder, model_path, backend)
         if not library.db_path.is_file():
             if not create:
@@ -196,6 +218,17 @@ class Library:
             with IndexStore(library.db_path, create=True) as store:
                 write_index_meta(store, library.folder, encoder, model_path)
         return library
+
+    def explaining_encoder(self, device=None):
+        """The PyTorch encoder of this library's model: the overlays need the network's
+        intermediate maps, which an exported graph does not give. Loaded on first use (the
+        library may have been opened with the graph alone)."""
+        if hasattr(self.encoder, "explain") or self.model_path is None:
+            return self.encoder
+        encoder, _ = load_encoder(self.model_path, None, device)
+        if encoder.fingerprint != self.encoder.fingerprint:
+            raise NoModelError(f"{self.model_path} changed since this index was opened; open the folder again")
+        return encoder
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -321,7 +354,7 @@ class Library:
         self_ids: list[int | None] = []
         for start in range(0, len(queries), 32):
             progress.check()
-            tensors, slots = [], []
+            arrays, slots = [], []
             for slot in range(start, min(start + 32, len(queries))):
                 query = queries[slot]
                 name = f"<image {slot}>" if isinstance(query, Image.Image) else os.fspath(query)
@@ -345,12 +378,12 @@ class Library:
                         if not os.path.exists(query):
                             raise ImageError(query, "no such file")
                         image = open_image(query, self.encoder.decode_side)
-                    tensors.append(self.encoder.to_tensor(image))
+                    arrays.append(self.encoder.to_array(image))
                     slots.append(slot)
                 except ImageError as exc:
                     results[slot].error = f"{exc.path}: {exc.reason}"
-            if tensors:
-                packed, real = self.encoder.encode_batch(torch.stack(tensors))
+            if arrays:
+                packed, real = self.encoder.encode_batch(np.stack(arrays))
                 for slot, code, u in zip(slots, packed, real, strict=True):
                     if packed_rows[slot] is None:
                         packed_rows[slot] = code

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, UserError
-from .config import STAGES  # noqa: E402  (re-exported: the stage names are part of the config)
+from .config import BACKBONE_NAMES, STAGES  # noqa: E402  (STAGES re-exported: the stage names are part of the config)
 from .preprocessing import IMAGENET, TF_LITE, Preprocessing
 
 
@@ -196,6 +196,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         "efficientnet_lite0", _efficientnet_lite0, True, "EfficientNet-Lite0, ImageNet weights ship with the app"
     ),
 }
+assert tuple(BACKBONES) == BACKBONE_NAMES, "name a new backbone in config.BACKBONE_NAMES too"
 
 
 def weights_note(name: str) -> str | None:

@@ -10,6 +10,8 @@ from ..errors import ConfigError
 FUSIONS = ("mean", "max", "learned")
 STRUCTURES = ("spp", "grid", "global")
 METHODS = ("fph", "itq")
+# The backbones :mod:`.backbones` builds (named here too, so listing them needs no PyTorch).
+BACKBONE_NAMES = ("resnet18", "resnet50", "efficientnet_lite0")
 
 
 STAGES = ("C2", "C3", "C4", "C5")
@@ -30,7 +32,9 @@ class FPHConfig:
     )
     # The best measured configuration that works offline (benchmarks/quality.py): Lite0's weights ship with the app.
     backbone: str = _opt(
-        "efficientnet_lite0", "the backbone network (EfficientNet-Lite0's weights ship with the app; the others' download once)"
+        "efficientnet_lite0",
+        "the backbone network (EfficientNet-Lite0's weights ship with the app; the others' download once)",
+        choices=BACKBONE_NAMES,
     )
     code_bits: int = _opt(48, "code length in bits, 8..256 in multiples of 8", flag="bits", minimum=8, maximum=256)
     image_size: int = _opt(224, "input side in pixels", minimum=32, maximum=1024)

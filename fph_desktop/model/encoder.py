@@ -15,21 +15,22 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from ..codes import pack_codes as _pack_array
+from ..codes import unpack_codes
 from ..device import select_device
 from ..errors import BadArgumentError, BadFileError, MissingDependencyError
-from .weights import WeightsInfo, load_weights
+from .graph import CodeMaker, onnxruntime_version
+from .info import WeightsInfo
+from .weights import load_weights
+
+__all__ = ["ENGINES", "Encoder", "Explanation", "activation_heatmap", "pack_codes", "unpack_codes"]
 
 
 def pack_codes(u: torch.Tensor | np.ndarray) -> np.ndarray:
-    """tanh outputs (N, q) to packed codes (N, q/8) uint8: bit 1 where u >= 0 (sign 0 -> +1)."""
+    """:func:`fph_desktop.codes.pack_codes`, also for tensors on any device."""
     if isinstance(u, torch.Tensor):
         u = u.detach().float().cpu().numpy()
-    return np.packbits(np.asarray(u) >= 0, axis=1)
-
-
-def unpack_codes(packed: np.ndarray, bits: int) -> np.ndarray:
-    """Packed codes back to +-1 float32 (N, bits)."""
-    return np.unpackbits(np.asarray(packed, dtype=np.uint8), axis=1, count=bits).astype(np.float32) * 2 - 1
+    return _pack_array(u)
 
 
 @dataclass
@@ -54,7 +55,7 @@ def activation_heatmap(feature_map: torch.Tensor, size: tuple[int, int]) -> np.n
 ENGINES = ("auto", "torch", "onnx")
 
 
-class Encoder:
+class Encoder(CodeMaker):
     """A weights file made ready to encode: PyTorch (the reference; GPUs; the overlays) or, on the CPU,
     ONNX Runtime over a graph exported from the same model (``engine="auto"`` prefers it there)."""
 
@@ -70,13 +71,13 @@ class Encoder:
         self.info = info
         self._onnx = None
         self.engine, self.engine_note = "torch", ""
+        self.source = Path(source) if source is not None else None
         self._choose_engine(model.eval().cpu(), engine, source)
         self.model = model.eval().to(self.device)
         # channels_last: faster convolutions on CUDA, and on x86 CPUs too (oneDNN; about 1.3x here).
         self.channels_last = self.device.type in ("cuda", "cpu")
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.preprocessing = info.preprocessing
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device | None = None, engine: str = "auto") -> Encoder:
@@ -95,42 +96,20 @@ class Encoder:
                 raise BadArgumentError(f"the onnx engine runs on the CPU, not {self.device}", hint="add --device cpu")
             self.engine_note = f"on {self.device}"
             return
-        version = onnx_engine.onnxruntime_version()
+        version = onnxruntime_version()
         if version is None:
             if engine == "onnx":
                 raise MissingDependencyError("onnxruntime", "the onnx engine", "onnxruntime onnx", "use --engine torch")
             self.engine_note = "ONNX Runtime is not installed"
             return
         try:
-            self._onnx = onnx_engine.load_or_export(model, self.info.fingerprint, self.info.config.image_size, source)
+            self._onnx = onnx_engine.load_or_export(model, self.info, source)
         except Exception as exc:  # noqa: BLE001 - an export can fail in many ways; PyTorch, the reference, still runs
             if engine == "onnx":
                 raise BadFileError(f"could not be run by ONNX Runtime ({exc})", hint="use --engine torch") from None
             self.engine_note = f"the ONNX export failed ({exc.__class__.__name__}: {str(exc)[:120]})"
             return
         self.engine, self.engine_note = "onnx", f"ONNX Runtime {version}, verified against PyTorch"
-
-    def describe_engine(self) -> str:
-        """Which engine encodes, in words (the CLI prints it; benchmarks record it)."""
-        name = "ONNX Runtime" if self.engine == "onnx" else "PyTorch"
-        return f"{name} ({self.engine_note})" if self.engine_note else name
-
-    @property
-    def code_bits(self) -> int:
-        return self.info.config.code_bits
-
-    @property
-    def code_bytes(self) -> int:
-        return self.code_bits // 8
-
-    @property
-    def fingerprint(self) -> str:
-        return self.info.fingerprint
-
-    @property
-    def decode_side(self) -> int:
-        """The shorter side a photo needs after decoding (JPEG draft target)."""
-        return self.preprocessing.resize
 
     def to_tensor(self, image: Image.Image) -> torch.Tensor:
         return self.preprocessing.to_tensor(image)
@@ -142,16 +121,14 @@ class Encoder:
         return batch
 
     @torch.inference_mode()
-    def encode_batch(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def encode_batch(self, batch: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Normalised pixels (N, 3, H, W) to ``(packed codes (N, q/8) uint8, tanh outputs (N, q) float32)``."""
         if self._onnx is not None:
-            u = self._onnx.run(batch.numpy())
+            u = self._onnx.run(batch.numpy() if isinstance(batch, torch.Tensor) else batch)
         else:
+            batch = batch if isinstance(batch, torch.Tensor) else torch.from_numpy(np.asarray(batch, dtype=np.float32))
             u = self.model(self._prepare(batch)).u.float().cpu().numpy()
         return pack_codes(u), u
-
-    def encode_images(self, images: list[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
-        return self.encode_batch(torch.stack([self.to_tensor(img) for img in images]))
 
     @torch.inference_mode()
     def explain(self, image: Image.Image) -> Explanation:

@@ -1,12 +1,12 @@
-"""The ONNX Runtime engine: the same trained network, run on the CPU about twice as fast as eager
-PyTorch (benchmarks/engines.py).
+"""Exporting the ONNX Runtime engine's graph: the same trained network, run on the CPU about twice
+as fast as eager PyTorch (benchmarks/engines.py). Running a graph needs no PyTorch (:mod:`.graph`).
 
 The graph is never written by hand: it is exported from the model loaded from the weights file
 (which stays the single source of truth), on first use, and cached beside it (``NAME.fph.onnx``; in
-the app's cache folder, by fingerprint, when that folder is not writable). The weights' fingerprint
-is written into the graph's metadata, and a graph whose fingerprint is not the model's (the weights
-file was retrained or replaced) is refused and exported again. A fresh export is verified
-against PyTorch on a fixed batch before it is used; when it disagrees, or ONNX Runtime is not
+the app's cache folder when that folder is not writable). Its metadata holds the model's info and
+fingerprint and the weights file's digest; a graph whose fingerprint is not the model's (the
+weights file was retrained or replaced) is refused and exported again. A fresh export is verified
+against PyTorch on a fixed batch before it is written; when it disagrees, or ONNX Runtime is not
 installed, encoding stays on PyTorch and the encoder says why.
 """
 
@@ -21,37 +21,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import BadFileError
 from ..fileio import atomic_write
+from .graph import (
+    FINGERPRINT_KEY,
+    FORMAT_KEY,
+    GAP_KEY,
+    GRAPH_FORMAT,
+    INFO_KEY,
+    OPSET,
+    SOURCE_KEY,
+    OnnxSession,
+    StaleGraphError,
+    file_digest,
+    graph_path,
+)
+from .info import WeightsInfo
 
-OPSET = 17
 # Largest |u_onnx - u_torch| accepted on the verification batch (float32 round-off is ~1e-6).
 VERIFY_TOLERANCE = 1e-4
-FINGERPRINT_KEY = "fph_desktop.fingerprint"
-
-
-class StaleGraphError(BadFileError):
-    """A cached graph exported from another model (or damaged): never used, exported again."""
-
-
-def onnxruntime_version() -> str | None:
-    try:
-        import onnxruntime
-    except ImportError:
-        return None
-    return onnxruntime.__version__
-
-
-def graph_path(fingerprint: str, weights_path: str | Path | None = None) -> Path:
-    """Beside the weights file when its folder is writable, else in the cache folder by fingerprint."""
-    if weights_path is not None:
-        weights_path = Path(weights_path)
-        if os.access(weights_path.parent, os.W_OK):
-            return weights_path.with_name(weights_path.name + ".onnx")
-    from .. import paths
-
-    safe = "".join(c for c in fingerprint if c.isalnum())[:40]
-    return paths.cache_dir() / "onnx" / f"{safe}-opset{OPSET}.onnx"
 
 
 class _CodeGraph(nn.Module):
@@ -65,8 +52,11 @@ class _CodeGraph(nn.Module):
         return self.model(pixels).u
 
 
-def export_graph(model: nn.Module, fingerprint: str, image_size: int, path: Path) -> Path:
-    """Export ``model`` (eval mode, CPU) to ``path`` with a dynamic batch, fingerprint in its metadata."""
+def export_graph(
+    model: nn.Module, info: WeightsInfo, image_size: int, path: Path, source_digest: str | None = None, threads: int | None = None
+) -> OnnxSession:
+    """Export ``model`` (eval mode, CPU) with a dynamic batch, verify it against PyTorch, and only then
+    write it to ``path`` with its metadata; returns the session. Raises when the graph disagrees."""
     import onnx
 
     graph = _CodeGraph(model).eval().cpu()
@@ -80,39 +70,21 @@ def export_graph(model: nn.Module, fingerprint: str, image_size: int, path: Path
             dynamic_axes={"pixels": {0: "batch"}, "u": {0: "batch"}}, opset_version=OPSET, dynamo=False,
         )  # fmt: skip
     proto = onnx.load_from_string(buffer.getvalue())
+    metadata = {FORMAT_KEY: GRAPH_FORMAT, FINGERPRINT_KEY: info.fingerprint, INFO_KEY: info.to_json()}
+    if source_digest:
+        metadata[SOURCE_KEY] = source_digest
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    gap = verify(OnnxSession(proto.SerializeToString(), info.fingerprint, threads), model, image_size)
+    if gap > VERIFY_TOLERANCE:
+        raise RuntimeError(f"the exported graph differs from PyTorch by {gap:.2g}")
     entry = proto.metadata_props.add()
-    entry.key, entry.value = FINGERPRINT_KEY, fingerprint
+    entry.key, entry.value = GAP_KEY, f"{gap:.3g}"
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as handle:
         handle.write(proto.SerializeToString())
-    return path
-
-
-class OnnxSession:
-    """An ONNX Runtime session over one exported graph, refused unless its fingerprint matches."""
-
-    def __init__(self, path: str | Path, fingerprint: str, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        self.path = Path(path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # No busy-waiting between runs: spinning threads starved PyTorch (an overlay's forward pass
-        # took 0.5 s instead of 0.02 s once a session existed) and the photo-decoding threads.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - ONNX Runtime raises its own types for a damaged file
-            raise StaleGraphError(f"cannot be loaded by ONNX Runtime ({exc.__class__.__name__})", self.path) from None
-        found = self.session.get_modelmeta().custom_metadata_map.get(FINGERPRINT_KEY)
-        if found != fingerprint:
-            raise StaleGraphError(f"was exported from model {found}, not {fingerprint}", self.path, "it is exported again")
-
-    def run(self, pixels: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {"pixels": np.ascontiguousarray(pixels, dtype=np.float32)})[0]
+    return OnnxSession(path, info.fingerprint, threads)
 
 
 def verify(session: OnnxSession, model: nn.Module, image_size: int) -> float:
@@ -125,15 +97,19 @@ def verify(session: OnnxSession, model: nn.Module, image_size: int) -> float:
 
 
 def load_or_export(
-    model: nn.Module, fingerprint: str, image_size: int, weights_path: str | Path | None = None, threads: int | None = None
+    model: nn.Module, info: WeightsInfo, weights_path: str | Path | None = None, threads: int | None = None
 ) -> OnnxSession:
     """The verified session for this model: the cached graph, or a fresh export (also when the cached
-    one is stale or damaged). Raises when ONNX Runtime is missing or the export does not agree."""
-    path = graph_path(fingerprint, weights_path)
+    one is stale, damaged, of an older format, or from another weights file). Raises when ONNX
+    Runtime is missing or the export does not agree with PyTorch."""
+    image_size = info.config.image_size
+    digest = file_digest(weights_path) if weights_path is not None else None
+    path = graph_path(info.fingerprint, weights_path, digest)
     if path.is_file():
         try:
-            session = OnnxSession(path, fingerprint, threads)
-            if verify(session, model, image_size) <= VERIFY_TOLERANCE:
+            session = OnnxSession(path, info.fingerprint, threads)
+            fresh = session.current_format and session.metadata.get(SOURCE_KEY) == digest
+            if fresh and verify(session, model, image_size) <= VERIFY_TOLERANCE:
                 return session
         except StaleGraphError:
             pass
@@ -141,9 +117,4 @@ def load_or_export(
             os.remove(path)
         except OSError:
             pass
-    export_graph(model, fingerprint, image_size, path)
-    session = OnnxSession(path, fingerprint, threads)
-    gap = verify(session, model, image_size)
-    if gap > VERIFY_TOLERANCE:
-        raise RuntimeError(f"the exported graph differs from PyTorch by {gap:.2g}")
-    return session
+    return export_graph(model, info, image_size, path, digest, threads)

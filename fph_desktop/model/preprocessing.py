@@ -4,10 +4,13 @@ ImageNet-normalised pixels to a TF-normalised network or the other way round."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -58,12 +61,31 @@ class Preprocessing:
         box = self.crop_box(*image.size)
         return image.resize((self.crop, self.crop), Image.Resampling.BILINEAR, box=box, reducing_gap=None)
 
+    def to_array(self, image: Image.Image) -> np.ndarray:
+        """A PIL image of any size and mode to normalised float32 pixels (3, crop, crop), in numpy:
+        the one rule both engines are fed by, and what searching uses without PyTorch."""
+        pixels = np.asarray(self.resize_and_crop(image), dtype=np.uint8).transpose(2, 0, 1)
+        return self.normalize_array(pixels)
+
+    def normalize_array(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 (..., 3, H, W) pixels to the backbone's input range, float32, in numpy."""
+        shape = (3, 1, 1)
+        mean = np.asarray(self.mean, dtype=np.float32).reshape(shape)
+        std = np.asarray(self.std, dtype=np.float32).reshape(shape)
+        scaled = pixels.astype(np.float32) / np.float32(255.0) * np.float32(self.scale)
+        return np.ascontiguousarray((scaled - mean) / std)
+
     def to_tensor(self, image: Image.Image) -> torch.Tensor:
-        """A PIL image of any size and mode to a normalised float tensor (3, crop, crop)."""
-        return self.normalize(pil_to_uint8_tensor(self.resize_and_crop(image)))
+        """The same as :meth:`to_array`, as a tensor (3, crop, crop)."""
+        import torch
+
+        return torch.from_numpy(self.to_array(image))
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
-        """uint8 (..., 3, H, W) or float 0..1 pixels to the backbone's input range."""
+        """uint8 (..., 3, H, W) or float 0..1 pixels to the backbone's input range (training's
+        augmented batches, on any device)."""
+        import torch
+
         if pixels.dtype == torch.uint8:
             pixels = pixels.float().div_(255.0)
         shape = (3, 1, 1)
@@ -73,6 +95,8 @@ class Preprocessing:
 
 
 def pil_to_uint8_tensor(image: Image.Image) -> torch.Tensor:
+    import torch
+
     array = np.asarray(image.convert("RGB"), dtype=np.uint8)
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
 
