@@ -25,7 +25,7 @@ from ..errors import (
     storage_error,
 )
 
-SUBCOMMANDS = ("train", "eval", "encode", "index", "search")
+SUBCOMMANDS = ("train", "eval", "encode", "index", "search", "groups")
 
 EXIT_CODES_HELP = """exit codes:
   0    done
@@ -45,6 +45,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .groups import add_groups_parser
     from .index import add_index_parser, add_search_parser
     from .train import add_encode_parser, add_eval_parser, add_train_parser
 
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_encode_parser(subparsers)
     add_index_parser(subparsers)
     add_search_parser(subparsers)
+    add_groups_parser(subparsers)
     return parser
 
 

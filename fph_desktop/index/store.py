@@ -370,6 +370,17 @@ class IndexStore:
             packed = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(relpaths), code_bytes).copy()
             return relpaths, packed
 
+    def encoded_files(self) -> dict[str, tuple[int, bytes | None]]:
+        """relpath -> (size in bytes, content hash) of every encoded photo: beside :meth:`load_codes`,
+        what tells byte-identical copies (one hash) from photos that merely share a code."""
+        with self._guard("reading the index"):
+            return {
+                from_db_path(relpath): (size, None if content_hash is None else bytes(content_hash))
+                for relpath, size, content_hash in self.db.execute(
+                    "SELECT relpath, size, content_hash FROM files WHERE status = 'ok'"
+                )
+            }
+
 
 class _Transaction:
     def __init__(self, store: IndexStore, db: sqlite3.Connection) -> None:
