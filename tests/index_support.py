@@ -76,6 +76,32 @@ def write_truncated_jpeg(path: Path, seed: int = 999) -> Path:
     return path
 
 
+# The search-only edition has no PyTorch: a fresh Python whose ``import torch`` fails runs the CLI.
+_NO_TORCH = """
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "torchvision"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoTorch())
+from fph_desktop.cli import main
+code = main(sys.argv[1:])
+assert "torch" not in sys.modules
+sys.exit(code)
+"""
+
+
+def without_torch(*args: str):
+    """``fph-desktop ARGS`` in a Python where PyTorch cannot be imported (a CompletedProcess)."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-c", _NO_TORCH, *args], capture_output=True, text=True, timeout=300, env=dict(os.environ)
+    )
+
+
 # -- fixtures (imported by the test modules that use them) ---------------------------------------
 import pytest  # noqa: E402
 

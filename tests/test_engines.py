@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from index_support import app_dirs, make_photos, make_tiny_model, tiny_model_path, write_photo  # noqa: F401
+from index_support import app_dirs, make_photos, make_tiny_model, tiny_model_path, without_torch, write_photo  # noqa: F401
 
 from fph_desktop.errors import MissingDependencyError
 from fph_desktop.imaging import open_image
@@ -99,26 +99,6 @@ def test_every_model_kind_exports_and_agrees_behind_efficientnet_lite(kind, tmp_
 
 
 # -- searching with the exported graph alone, before (or without) PyTorch --------------------------
-NO_TORCH = """
-import sys
-class NoTorch:
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ImportError("torch is blocked in this test")
-sys.meta_path.insert(0, NoTorch())
-from fph_desktop.cli import main
-code = main(sys.argv[1:])
-assert "torch" not in sys.modules
-sys.exit(code)
-"""
-
-
-def _cli_without_torch(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", NO_TORCH, *args], capture_output=True, text=True, timeout=120, env=dict(os.environ)
-    )
-
-
 def test_a_search_needs_no_pytorch_once_the_graph_is_exported(app_dirs, tmp_path, tiny_model_path):
     folder = tmp_path / "Photos"
     make_photos(folder, 10)
@@ -126,7 +106,7 @@ def test_a_search_needs_no_pytorch_once_the_graph_is_exported(app_dirs, tmp_path
     library.update()
     query = write_photo(tmp_path / "query.jpg", seed=3, size=(90, 70))  # not in the folder: encoded
     [expected] = library.search_images([query], k=5)
-    done = _cli_without_torch("search", str(query), "--index", str(folder), "-k", "5", "--json")
+    done = without_torch("search", str(query), "--index", str(folder), "-k", "5", "--json")
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
     assert found["engine"].startswith("ONNX Runtime") and "graph tiny.fph.onnx" in found["engine"]

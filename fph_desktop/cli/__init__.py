@@ -17,6 +17,7 @@ from ..errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USER,
+    MissingDependencyError,
     StorageError,
     UserError,
     display_path,
@@ -25,7 +26,7 @@ from ..errors import (
     storage_error,
 )
 
-SUBCOMMANDS = ("train", "eval", "encode", "index", "search", "groups")
+SUBCOMMANDS = ("train", "eval", "encode", "export-graph", "index", "search", "groups")
 
 EXIT_CODES_HELP = """exit codes:
   0    done
@@ -47,7 +48,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from .groups import add_groups_parser
     from .index import add_index_parser, add_search_parser
-    from .train import add_encode_parser, add_eval_parser, add_train_parser
+    from .train import add_encode_parser, add_eval_parser, add_export_parser, add_train_parser
 
     parser = _Parser(
         prog="fph-desktop",
@@ -56,10 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"fph-desktop {__version__}")
-    subparsers = parser.add_subparsers(title="headless commands", metavar="COMMAND")
+    subparsers = parser.add_subparsers(title="headless commands", metavar="COMMAND", dest="command")
     add_train_parser(subparsers)
     add_eval_parser(subparsers)
     add_encode_parser(subparsers)
+    add_export_parser(subparsers)
     add_index_parser(subparsers)
     add_search_parser(subparsers)
     add_groups_parser(subparsers)
@@ -90,6 +92,14 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
         _error("interrupted; finished work is kept; run the same command again to continue")
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the one place a bug becomes a report, not a traceback
+        if isinstance(exc, ModuleNotFoundError) and exc.name in ("torch", "torchvision"):
+            # The search-only edition leaves PyTorch out: what needs it says so, as any missing extra does.
+            missing = MissingDependencyError(
+                "PyTorch", f"`fph-desktop {args.command}`", "torch torchvision",
+                "index and search with a model graph (`fph-desktop export-graph MODEL.fph` in a full install)",
+            )  # fmt: skip
+            _error(str(missing))
+            return missing.exit_code
         if isinstance(exc, OSError) and exc.filename:
             # A write the core did not wrap: a full or read-only disk is still not a bug.
             found = storage_error(exc, exc.filename, "writing")

@@ -187,12 +187,47 @@ def add_encode_parser(subparsers) -> None:
     parser.set_defaults(func=cmd_encode)
 
 
+def add_export_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "export-graph",
+        help="write a weights file's ONNX graph, which indexes and searches without PyTorch",
+        description="Export MODEL (.fph) to an ONNX graph, verified against PyTorch, that carries the model's "
+        "description: the search-only edition of the app (no PyTorch) loads it as a model.",
+    )
+    parser.add_argument("model", type=Path, help="a weights file (.fph)")
+    parser.add_argument("--out", type=Path, help="where to write it (default: MODEL.onnx beside the weights)")
+    parser.set_defaults(func=cmd_export_graph)
+
+
+def cmd_export_graph(args) -> int:
+    import shutil
+
+    from ..errors import display_path
+    from ..model.encoder import Encoder
+
+    encoder = Encoder.load(args.model, "cpu", engine="onnx")  # exported (or reused) and verified
+    target = args.out or args.model.with_name(args.model.name + ".onnx")
+    if encoder.graph_path is None or not encoder.graph_path.is_file():
+        raise BadFileError("could not be exported to an ONNX graph", args.model)
+    if encoder.graph_path.resolve() != target.resolve():
+        try:
+            shutil.copyfile(encoder.graph_path, target)
+        except OSError as exc:
+            error = storage_error(exc, target, "writing the graph")
+            if error is None:
+                raise
+            raise error from None
+    size = target.stat().st_size / 1e6
+    print(f"{display_path(target)}: {encoder.info.describe()}, {size:.1f} MB; load it in the search-only app as the model")
+    return 0
+
+
 def cmd_encode(args) -> int:
     from ..errors import EXIT_PARTIAL, display_path
     from ..imaging import ImageError, open_image
-    from ..model.encoder import Encoder
+    from ..index.library import load_encoder
 
-    encoder = Encoder.load(args.model, args.device, args.engine)
+    encoder, _ = load_encoder(args.model, None, args.device, args.engine)
     failures, records = 0, []
     for path in args.images:
         try:

@@ -362,7 +362,7 @@ class ComparisonView(QWidget):
         self.layer.setEnabled(bool(available))
         self.opacity.setEnabled(bool(available))
         if not available:
-            note = "This model gives no activation map, so the photos are shown as they are."
+            note = getattr(comparison, "note", "") or "This model gives no activation map, so the photos are shown as they are."
         elif getattr(comparison, "maps_feed_code", True):
             note = (
                 "Colours show where the network's detail layers respond, red strongly and blue weakly; "

@@ -412,8 +412,8 @@ class MainWindow(QMainWindow):
                 self.jobs, "warmup", tasks.warm_up, on_finished=self._warmed_up, on_failed=self._warm_up_failed
             )
             if choice == CHOICE_PRETRAINED and folder:
-                model = tasks.unsupervised_model_path(folder, self.settings.unsupervised_bits)
-                index_model = str(model) if model.is_file() else None
+                model = tasks.existing_unsupervised_model(folder, self.settings.unsupervised_bits)
+                index_model = str(model) if model is not None else None
         if folder and index_model:
             self._open_index(folder, index_model)
         else:
@@ -446,7 +446,7 @@ class MainWindow(QMainWindow):
         if choice == CHOICE_FILE:
             start = str(Path(self.settings.model_path).parent) if self.settings.model_path else ""
             path, _ = QFileDialog.getOpenFileName(
-                self, "Load FPH weights file", start, "fph-desktop weights (*.fph);;All files (*)"
+                self, "Load FPH weights file", start, "fph-desktop models (*.fph *.onnx);;All files (*)"
             )
             if path:
                 self.use_model_file(path)

@@ -30,6 +30,10 @@ class ModelSummary:
 
 def warm_up(progress: Progress) -> str:
     """Import torch (seconds on a cold start) so the first real job does not pay for it."""
+    from ..model.graph import pytorch_available
+
+    if not pytorch_available():  # the search-only install: exported graphs do all its work
+        return "search-only install (no PyTorch)"
     progress.set_status("Getting the model library ready…")
     import torch  # noqa: F401
 
@@ -48,7 +52,7 @@ def load_model(progress: Progress, path: str, device: str | None = None) -> Mode
 
 
 # The default model lives in the core, beside the command line's use of it.
-from ..index.default_model import ensure_unsupervised_model, unsupervised_model_path  # noqa: E402
+from ..index.default_model import ensure_unsupervised_model, existing_unsupervised_model  # noqa: E402
 
 
 # -- index ---------------------------------------------------------------------------------------------
@@ -223,7 +227,7 @@ def index_folder(
     name = folder_name(folder)
     if model_path is None and unsupervised_bits is None:
         raise NoModelError("no model chosen", hint="load a weights file, or choose the pretrained backbone (Model menu)")
-    fitting = model_path is None and not unsupervised_model_path(folder, unsupervised_bits).is_file()
+    fitting = model_path is None and existing_unsupervised_model(folder, unsupervised_bits) is None
     if fitting:
         texts = [
             f"Looking for photos in {name}",
@@ -311,6 +315,7 @@ class Comparison:
     # The low layers' maps are what the code is made of (an FPH with the horizontal pyramid); False:
     # they are shown for what the photo's details look like to the network, but the code does not use them.
     maps_feed_code: bool = True
+    note: str = ""  # why there are no maps, when that is not the model's doing
 
     @property
     def distance(self) -> int:
@@ -365,8 +370,13 @@ def compare(progress: Progress, library, query_path: str, match_path: str) -> Co
     """Both photos' codes and low-layer activation maps (one forward pass each) and the bits that differ."""
     import numpy as np
 
+    from ..errors import MissingDependencyError
+
     progress.set_status(f"Explaining the match {Path(match_path).name}…")
-    encoder = library.explaining_encoder()
+    try:
+        encoder = library.explaining_encoder()
+    except MissingDependencyError:
+        return _plain_comparison(library, query_path, match_path)
     query = _side(encoder, query_path)
     progress.check()
     match = _side(encoder, match_path)
@@ -374,3 +384,23 @@ def compare(progress: Progress, library, query_path: str, match_path: str) -> Co
     a = np.unpackbits(query.packed, count=bits)
     b = np.unpackbits(match.packed, count=bits)
     return Comparison(query, match, bits, [int(i) for i in np.flatnonzero(a != b)], maps_feed_code(encoder.info))
+
+
+def _plain_comparison(library, query_path: str, match_path: str, display_side: int = 900) -> Comparison:
+    """The search-only install: both photos and their codes, no activation maps (they need PyTorch)."""
+    import numpy as np
+
+    from ..imaging import open_image
+
+    encoder = library.encoder
+    sides = []
+    for path in (query_path, match_path):
+        shown = open_image(path, display_side)
+        packed, _ = encoder.encode_images([open_image(path, encoder.decode_side)])
+        sides.append(
+            Side(str(path), np.asarray(shown, dtype=np.uint8).copy(), encoder.preprocessing.crop_box(*shown.size), {}, packed[0])
+        )
+    bits = encoder.code_bits
+    a, b = (np.unpackbits(s.packed, count=bits) for s in sides)
+    note = "This install has no PyTorch, which the activation maps need: the photos are shown as they are."
+    return Comparison(sides[0], sides[1], bits, [int(i) for i in np.flatnonzero(a != b)], maps_feed_code(encoder.info), note)

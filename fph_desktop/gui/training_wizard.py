@@ -108,6 +108,15 @@ class StepSpinBox(QSpinBox):
         super().setValue(self.nearest(value))
 
 
+# The search-only bundle leaves PyTorch out (it would make it ten times larger); training needs it.
+NO_PYTORCH_TEXT = (
+    "<b>Training needs PyTorch, which this search-only edition of fph-desktop leaves out.</b><br>"
+    "To train a model: install the full app (<code>pip install fph-desktop</code>, or its full bundle), train "
+    "there, and run <code>fph-desktop export-graph MODEL.fph</code>; then open the <code>MODEL.fph.onnx</code> it "
+    "writes here (<i>Load weights file</i>). Indexing and searching need no PyTorch."
+)
+
+
 class DataPage(QWizardPage):
     inspected = Signal(object)  # the DataSummary, or None when the folder could not be read at all
 
@@ -178,7 +187,19 @@ class DataPage(QWizardPage):
         self.skipped_list.setMaximumHeight(110)
         self.skipped_list.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
 
+        from ..model.graph import pytorch_available
+
+        self.no_pytorch = not pytorch_available()
+        self.no_pytorch_label = _note("Warning")
+        self.no_pytorch_label.setTextFormat(Qt.TextFormat.RichText)
+        self.no_pytorch_label.setText(NO_PYTORCH_TEXT)
+        self.no_pytorch_label.setVisible(self.no_pytorch)
+        folder_row_widgets = (self.folder_edit, browse)
+        for widget in folder_row_widgets:
+            widget.setEnabled(not self.no_pytorch)
+
         layout = QVBoxLayout(self)
+        layout.addWidget(self.no_pytorch_label)
         layout.addWidget(self.resume_box)
         layout.addLayout(folder_row)
         layout.addWidget(self.busy)
@@ -331,6 +352,8 @@ class DataPage(QWizardPage):
             self.skipped_list.show()
 
     def isComplete(self) -> bool:  # noqa: N802 - Qt's name
+        if self.no_pytorch:
+            return False
         return self.wiz.resume_record is not None or bool(self.summary and self.summary.trainable)
 
     def nextId(self) -> int:  # noqa: N802

@@ -3,6 +3,9 @@ weights come with the app, so it works offline) with unsupervised ITQ codes fitt
 
 One place for both front ends: the app's "Use the pretrained backbone" and ``fph-desktop index
 FOLDER`` without ``--model`` fit and reuse the same file.
+
+Without PyTorch (the search-only bundle) the same codes are fitted over the backbone's descriptor
+graph and kept as a code graph (``….onnx`` instead of ``….fph``; :mod:`~fph_desktop.model.itq_graph`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,16 @@ def unsupervised_model_path(folder: str | Path, bits: int = DEFAULT_BITS) -> Pat
     return paths.data_dir() / "models" / "unsupervised" / f"{folder_label(folder)}-itq-{DEFAULT_BACKBONE}-{bits}bit.fph"
 
 
+def existing_unsupervised_model(folder: str | Path, bits: int = DEFAULT_BITS) -> Path | None:
+    """The folder's default model when it was fitted before: the weights file, or the code graph an
+    install without PyTorch fitted."""
+    path = unsupervised_model_path(folder, bits)
+    for candidate in (path, path.with_suffix(".onnx")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def ensure_unsupervised_model(
     progress: Progress | None, folder: str | Path, bits: int = DEFAULT_BITS, device: str | None = None
 ) -> str:
@@ -32,8 +45,11 @@ def ensure_unsupervised_model(
     folder gets the longest code it can fit (40 photos: 32 bits) under the same file name, so the
     folder keeps one default model."""
     progress = progress or silent()
+    from ..model.graph import GraphEncoder, pytorch_available
+
+    if not pytorch_available():
+        return _ensure_graph_model(progress, folder, bits)
     path = unsupervised_model_path(folder, bits)
-    from ..device import select_device
     from ..errors import UserError
     from ..model.weights import read_weights, save_weights
 
@@ -43,7 +59,56 @@ def ensure_unsupervised_model(
             return str(path)
         except UserError:
             path.unlink(missing_ok=True)  # ours and damaged (a crash, a full disk): fitted again below
+    graph_model = path.with_suffix(".onnx")
+    if graph_model.is_file():  # fitted by an install without PyTorch: as good, and its index is there
+        try:
+            GraphEncoder.from_graph(graph_model)
+            return str(graph_model)
+        except UserError:
+            graph_model.unlink(missing_ok=True)
+    from ..device import select_device
     from ..train.unsupervised import fit_itq_model
+
+    photos, bits = _photos_and_bits(progress, folder, bits)
+    model = fit_itq_model(photos, DEFAULT_BACKBONE, bits, device=select_device(device), progress=progress)
+    save_weights(path, model, [], {"method": "itq", "data": str(folder)})
+    return str(path)
+
+
+def _ensure_graph_model(progress: Progress, folder: str | Path, bits: int) -> str:
+    """:func:`ensure_unsupervised_model` without PyTorch: the weights file when its exported graph is
+    there, else the code graph, fitted over the shipped backbone's descriptor graph when needed."""
+    from ..errors import MissingDependencyError, UserError
+    from ..fileio import atomic_write
+    from ..model.graph import GraphEncoder
+    from ..model.itq_graph import DescriptorGraph, find_descriptor_graph, fit_itq_graph
+
+    path = unsupervised_model_path(folder, bits)
+    if path.is_file() and GraphEncoder.for_weights(path) is not None:
+        return str(path)
+    graph_model = path.with_suffix(".onnx")
+    if graph_model.is_file():
+        try:
+            GraphEncoder.from_graph(graph_model)
+            return str(graph_model)
+        except UserError:
+            graph_model.unlink(missing_ok=True)  # ours and damaged: fitted again below
+    descriptor = find_descriptor_graph(DEFAULT_BACKBONE)
+    if descriptor is None:
+        raise MissingDependencyError(
+            "PyTorch", "fitting codes on a folder (this install has no shipped backbone graph)", "torch torchvision",
+            "load a model exported by a full install (a .fph file with its .fph.onnx beside it)",
+        )  # fmt: skip
+    photos, bits = _photos_and_bits(progress, folder, bits)
+    data = fit_itq_graph(DescriptorGraph(descriptor), photos, bits, progress, training={"data": str(folder)})
+    graph_model.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(graph_model) as handle:
+        handle.write(data)
+    return str(graph_model)
+
+
+def _photos_and_bits(progress: Progress, folder: str | Path, bits: int) -> tuple[list[Path], int]:
+    """The folder's photos, and the longest code up to ``bits`` that they can fit."""
     from .scanner import scan_folder
 
     progress.set_status(f"Looking for photos in {folder}…")
@@ -63,6 +128,4 @@ def ensure_unsupervised_model(
                 f"has only {len(photos)} photos; codes fitted on a folder need at least 9", folder,
                 "add photos, or load a trained model (Model menu, or --model FILE)",
             )  # fmt: skip
-    model = fit_itq_model(photos, DEFAULT_BACKBONE, bits, device=select_device(device), progress=progress)
-    save_weights(path, model, [], {"method": "itq", "data": str(folder)})
-    return str(path)
+    return photos, bits

@@ -131,10 +131,8 @@ def load_encoder(
                     return cached, model
             key = (*key[:3], "graph", "onnx")
             encoder = _ENCODER_CACHE.pop(key, None)
-    if encoder is None and graph_ok:
-        from ..model.graph import GraphEncoder
-
-        encoder = GraphEncoder.for_weights(model)
+    if encoder is None:
+        encoder = _graph_encoder(model, graph_ok, device, engine)
     if encoder is None:
         from ..model.encoder import Encoder
 
@@ -146,6 +144,32 @@ def load_encoder(
             while len(_ENCODER_CACHE) > _ENCODER_CACHE_SIZE:
                 _ENCODER_CACHE.pop(next(iter(_ENCODER_CACHE)))
     return encoder, model
+
+
+def _graph_encoder(model: Path, graph_ok: bool, device, engine: str):
+    """The encoder of an exported graph for ``model`` when one serves (``None``: PyTorch loads the
+    weights): a code graph given as the model itself, the graph beside a weights file for a search,
+    or, in an install without PyTorch, always that graph (and a clear error when there is none)."""
+    from ..errors import BadArgumentError, MissingDependencyError
+    from ..model.graph import SUFFIX, GraphEncoder, pytorch_available
+
+    is_graph = model.suffix == SUFFIX
+    if is_graph or not pytorch_available():
+        if engine == "torch" or device not in (None, "auto", "cpu"):
+            raise BadArgumentError(
+                f"{model.name} runs on ONNX Runtime on the CPU" if is_graph else "this install has no PyTorch",
+                hint="leave out --engine torch and --device",
+            )
+        if is_graph:
+            return GraphEncoder.from_graph(model)
+        encoder = GraphEncoder.for_weights(model)
+        if encoder is None:
+            raise MissingDependencyError(
+                "PyTorch", f"reading the weights file {model.name} (its exported graph {model.name}{SUFFIX} is not beside it)",
+                "torch torchvision", "open it once with a full install, which exports the graph beside it",
+            )  # fmt: skip
+        return encoder
+    return GraphEncoder.for_weights(model) if graph_ok else None
 
 
 # Reopening a library (or switching between two) should not rebuild the network each time; the
@@ -226,6 +250,10 @@ class Library:
         if hasattr(self.encoder, "explain") or self.model_path is None:
             return self.encoder
         encoder, _ = load_encoder(self.model_path, None, device)
+        if not hasattr(encoder, "explain"):
+            from ..errors import MissingDependencyError
+
+            raise MissingDependencyError("PyTorch", "showing the activation maps", "torch torchvision")
         if encoder.fingerprint != self.encoder.fingerprint:
             raise NoModelError(f"{self.model_path} changed since this index was opened; open the folder again")
         return encoder

@@ -15,7 +15,8 @@ _EXPORTS = {
     "backbones": ("BACKBONES", "Backbone", "BackboneWeightsError", "build_backbone"),
     "config": ("FPHConfig",),
     "fph": ("FPH", "HashOutput"),
-    "itq": ("ITQHash", "fit_itq"),
+    "itq": ("ITQHash",),
+    "itq_fit": ("fit_itq",),
 }
 __getattr__, __dir__, _names = lazy_exports(__name__, _EXPORTS, globals())
 __all__ = sorted([*_names, "build_model"])

@@ -111,6 +111,11 @@ class Encoder(CodeMaker):
             return
         self.engine, self.engine_note = "onnx", f"ONNX Runtime {version}, verified against PyTorch"
 
+    @property
+    def graph_path(self) -> Path | None:
+        """The exported graph the ONNX Runtime engine runs (``None`` on PyTorch)."""
+        return self._onnx.path if self._onnx is not None else None
+
     def to_tensor(self, image: Image.Image) -> torch.Tensor:
         return self.preprocessing.to_tensor(image)
 

@@ -37,6 +37,19 @@ class StaleGraphError(BadFileError):
     """A graph exported from another model or weights file (or damaged): never used, exported again."""
 
 
+def pytorch_available() -> bool:
+    """Whether PyTorch is installed (without importing it: that takes seconds). The search-only
+    bundle has none: it indexes and searches with exported graphs alone."""
+    import importlib.util
+
+    if "torch" in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def onnxruntime_version() -> str | None:
     try:
         import onnxruntime
@@ -189,6 +202,8 @@ class GraphEncoder(CodeMaker):
     @classmethod
     def from_graph(cls, path: str | Path, threads: int | None = None) -> GraphEncoder:
         """A graph file given on its own (an install without PyTorch): its metadata says what it is."""
+        if not Path(path).is_file():
+            raise BadFileError("no such model file", path)
         session = OnnxSession(path, None, threads)
         if not session.current_format:
             raise StaleGraphError(

@@ -12,6 +12,7 @@ from torch import nn
 from .backbones import Backbone
 from .config import FPHConfig
 from .fph import HashOutput, raw_low_layer_maps
+from .itq_fit import fit_itq  # noqa: F401 (re-exported: model.fit_itq)
 
 
 def itq_descriptor(c5: torch.Tensor) -> torch.Tensor:
@@ -49,32 +50,3 @@ class ITQHash(nn.Module):
         self.mean.copy_(torch.from_numpy(mean))
         self.projection.copy_(torch.from_numpy(projection))
         self.scale.copy_(torch.from_numpy(scale))
-
-
-def fit_itq(features: np.ndarray, bits: int, iterations: int = 50, seed: int = 0):
-    """Fit centring, PCA and the ITQ rotation on ``features`` (n, d).
-
-    Returns ``(mean, projection, scale)``: codes are ``sign((x - mean) @ projection)``; ``scale`` makes
-    ``tanh`` of the projection a sensible real-valued output for asymmetric re-ranking.
-    """
-    features = np.asarray(features, dtype=np.float64)
-    n, dim = features.shape
-    if n <= bits or dim < bits:
-        raise ValueError(
-            f"ITQ with {bits} bits needs more than {bits} images and feature dimensions (got {n} images, {dim} dims)"
-        )
-    mean = features.mean(axis=0)
-    centred = features - mean
-    covariance = centred.T @ centred / (n - 1)
-    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-    pca = eigenvectors[:, np.argsort(eigenvalues)[::-1][:bits]]
-    projected = centred @ pca
-    rng = np.random.default_rng(seed)
-    rotation, _ = np.linalg.qr(rng.standard_normal((bits, bits)))
-    for _ in range(iterations):
-        codes = np.where(projected @ rotation >= 0, 1.0, -1.0)
-        left, _, right_t = np.linalg.svd(codes.T @ projected)
-        rotation = (left @ right_t).T
-    projection = pca @ rotation
-    scale = 1.0 / np.maximum((centred @ projection).std(axis=0), 1e-6)
-    return mean.astype(np.float32), projection.astype(np.float32), scale.astype(np.float32)

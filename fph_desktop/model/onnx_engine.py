@@ -118,3 +118,65 @@ def load_or_export(
         except OSError:
             pass
     return export_graph(model, info, image_size, path, digest, threads)
+
+
+class _DescriptorModule(nn.Module):
+    """Pixels to the pooled, normalised C5 that ITQ codes (:func:`~.itq.itq_descriptor`)."""
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        from .itq import itq_descriptor
+
+        return itq_descriptor(self.backbone(pixels)["C5"])
+
+
+def export_descriptor_graph(
+    backbone_name: str, path: str | Path, image_size: int = 224, weights: str | Path | None = "imagenet"
+) -> Path:
+    """The descriptor graph of ``backbone_name`` with its ImageNet (shipped) weights, verified against
+    PyTorch, for fitting the default model where PyTorch is not installed (:mod:`.itq_graph`)."""
+    import hashlib
+    import json
+
+    import onnx
+
+    from .backbones import build_backbone
+    from .itq_graph import BACKBONE_DIGEST_KEY, BACKBONE_KEY, DESCRIPTOR_FORMAT, OUTPUT, PREPROCESSING_KEY
+
+    backbone = build_backbone(backbone_name, weights).eval().cpu()
+    module = _DescriptorModule(backbone).eval()
+    digest = hashlib.sha256()
+    for key, tensor in sorted(backbone.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    buffer = io.BytesIO()
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, (torch.zeros(2, 3, image_size, image_size),), buffer, input_names=["pixels"], output_names=[OUTPUT],
+            dynamic_axes={"pixels": {0: "batch"}, OUTPUT: {0: "batch"}}, opset_version=OPSET, dynamo=False,
+        )  # fmt: skip
+    proto = onnx.load_from_string(buffer.getvalue())
+    metadata = {
+        FORMAT_KEY: DESCRIPTOR_FORMAT,
+        BACKBONE_KEY: backbone_name,
+        PREPROCESSING_KEY: json.dumps(backbone.preprocessing.with_size(image_size).to_dict()),
+        BACKBONE_DIGEST_KEY: digest.hexdigest()[:32],
+    }
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    batch = torch.randn(3, 3, image_size, image_size, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        reference = module(batch).numpy()
+    gap = float(np.abs(OnnxSession(proto.SerializeToString(), None).run(batch.numpy()) - reference).max())
+    if gap > VERIFY_TOLERANCE:
+        raise RuntimeError(f"the exported descriptor graph differs from PyTorch by {gap:.2g}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as handle:
+        handle.write(proto.SerializeToString())
+    return path
