@@ -303,3 +303,25 @@ def test_fast_mode_caches_several_views_of_each_training_photo_and_a_run_resumes
     # Workers and the evaluation batch are how a run executes, not what it computes: it resumes.
     result = train(tiny_config(tiny_birds, epochs=2, views=3, workers=1, batch_size_eval=7), tmp_path / "m.fph", tmp_path / "run")
     assert result.resumed_from_epoch == 1 and len(result.history) == 2
+
+
+def test_the_fast_modes_feature_pass_on_onnx_runtime_stores_what_pytorch_computes(tiny_birds, tmp_path, monkeypatch):
+    import sys
+
+    from fph_desktop.model import FPHConfig, build_backbone
+    from fph_desktop.train.stats_cache import ViewStatsCache
+
+    config = FPHConfig(backbone="resnet18", code_bits=16, image_size=64)
+    torch.manual_seed(0)
+    backbone = build_backbone("resnet18", None)
+    preprocessing = backbone.preprocessing.with_size(64)
+    photos = sorted(tiny_birds.rglob("*.jpg"))[:8]
+    cpu = torch.device("cpu")
+    by_onnx = ViewStatsCache.build(backbone, preprocessing, config, photos, [2] * 8, tmp_path / "a", cpu, workers=0)
+    assert (by_onnx.directory / "statistics.onnx").is_file()
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed: PyTorch runs the pass
+    by_torch = ViewStatsCache.build(backbone, preprocessing, config, photos, [2] * 8, tmp_path / "b", cpu, workers=0)
+    assert not (by_torch.directory / "statistics.onnx").exists()
+    assert set(by_onnx.tensors) == set(by_torch.tensors) and len(by_torch.tensors["mean:C5"]) == 16
+    for key, expected in by_torch.tensors.items():
+        torch.testing.assert_close(by_onnx.tensors[key].float(), expected.float(), rtol=2e-3, atol=2e-3)

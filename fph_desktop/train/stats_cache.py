@@ -112,14 +112,20 @@ class ViewStatsCache:
             loader = DataLoader(
                 PhotoViewDataset(paths, rows[done:], preprocessing, seed), batch_size=batch_size, num_workers=workers
             )
+            graph = (
+                _statistics_graph(backbone, config, list(shapes), preprocessing.crop, directory) if device.type == "cpu" else None
+            )
             with torch.inference_mode():
                 for pixels in loader:
-                    pixels = pixels.to(device)
-                    if channels_last:
-                        pixels = pixels.contiguous(memory_format=torch.channels_last)
-                    stats = pooled_statistics(config, backbone(pixels))
+                    if graph is not None:
+                        stats = dict(zip(graph.keys, graph.run(pixels.numpy()), strict=True))
+                    else:
+                        pixels = pixels.to(device)
+                        if channels_last:
+                            pixels = pixels.contiguous(memory_format=torch.channels_last)
+                        stats = {k: v.cpu().numpy() for k, v in pooled_statistics(config, backbone(pixels)).items()}
                     for key, array in arrays.items():
-                        array[done : done + len(pixels)] = stats[key].half().cpu().numpy()
+                        array[done : done + len(pixels)] = stats[key].astype(np.float16)
                     done += len(pixels)
                     for array in arrays.values():
                         array.flush()
@@ -143,6 +149,21 @@ class ViewStatsCache:
     def batch(self, rows: np.ndarray, device: torch.device | None = None) -> dict[str, torch.Tensor]:
         index = torch.as_tensor(rows)
         return {key: tensor[index].to(device or "cpu", torch.float32) for key, tensor in self.tensors.items()}
+
+
+def _statistics_graph(backbone: Backbone, config: FPHConfig, keys: list[str], image_size: int, directory: Path):
+    """On the CPU the feature pass runs on ONNX Runtime (about 1.7x eager PyTorch, benchmarks/engines.py)
+    when it is installed and the exported graph agrees with PyTorch; else ``None``: PyTorch runs it."""
+    from ..model.graph import onnxruntime_version
+
+    if onnxruntime_version() is None:
+        return None
+    from ..model.onnx_engine import StatisticsGraph
+
+    try:
+        return StatisticsGraph(backbone, config, keys, image_size, directory / "statistics.onnx")
+    except Exception:  # noqa: BLE001 - an export can fail in many ways; PyTorch, the reference, still runs
+        return None
 
 
 def _file_name(key: str) -> str:
