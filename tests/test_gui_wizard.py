@@ -379,3 +379,14 @@ def test_the_plot_names_no_step_count_before_training_says_it(qtbot):
     plot.grab()
     plot.clear()
     assert plot.axis_title() == "training steps"
+
+
+def test_without_pytorch_the_wizard_says_how_to_get_training_and_offers_no_next_step(qtbot, monkeypatch):
+    from fph_desktop.model import graph
+
+    monkeypatch.setattr(graph, "pytorch_available", lambda: False)  # the search-only edition
+    wizard = _wizard(qtbot)
+    data = wizard.data_page
+    assert data.no_pytorch_label.isVisible() and "export-graph" in data.no_pytorch_label.text()
+    assert not data.folder_edit.isVisible() and not _next(wizard).isEnabled()
+    wizard.shutdown()

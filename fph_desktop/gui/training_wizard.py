@@ -194,9 +194,7 @@ class DataPage(QWizardPage):
         self.no_pytorch_label.setTextFormat(Qt.TextFormat.RichText)
         self.no_pytorch_label.setText(NO_PYTORCH_TEXT)
         self.no_pytorch_label.setVisible(self.no_pytorch)
-        folder_row_widgets = (self.folder_edit, browse)
-        for widget in folder_row_widgets:
-            widget.setEnabled(not self.no_pytorch)
+        self._folder_widgets = (self.folder_edit, browse)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.no_pytorch_label)
@@ -212,6 +210,10 @@ class DataPage(QWizardPage):
         self.offered = None
         self.resume_box.hide()
         self._show(None)
+        if self.no_pytorch:  # nothing to choose: the note alone, at the top
+            for widget in (*self._folder_widgets, self.layout_label, self.classes):
+                widget.hide()
+            layout.addStretch(1)
 
     # -- the interrupted run, if any ---------------------------------------------------------------------
     def refresh_resume_offer(self) -> None:
