@@ -22,7 +22,7 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
-try:  # optional extra: HEIC/AVIF through pillow-heif
+try:  # HEIC/AVIF through pillow-heif (installed where it has wheels; the heif extra elsewhere)
     import pillow_heif  # type: ignore
 
     pillow_heif.register_heif_opener()

@@ -136,8 +136,28 @@ def test_pipes_dangling_links_and_heic_are_passed_over_with_a_reason(app_dirs, p
     assert "pipe.jpg: not a regular file" in out and "dangling.jpg: a link to a file that does not exist" in out
     import fph_desktop.imaging as imaging
 
-    if ".heic" not in imaging.IMAGE_SUFFIXES:  # without the heif extra (as here): said, not silent
+    if ".heic" not in imaging.IMAGE_SUFFIXES:  # a platform without pillow-heif's wheels: said, not silent
         assert "IMG_0001.heic: a HEIC photo, which needs the heif extra" in out
+    else:  # HEIC is read out of the box: this one is only a damaged file
+        assert "IMG_0001.heic:" in out and "passed over" in out
+
+
+def test_heic_photos_are_indexed_and_searched_out_of_the_box(app_dirs, tmp_path, tiny_model_path):
+    """iPhone photos: pillow-heif is installed with the app wherever it has wheels (as here)."""
+    import pillow_heif  # noqa: F401 - a dependency on this platform: its absence is a packaging bug
+    from PIL import Image
+
+    import fph_desktop.imaging as imaging
+
+    folder = tmp_path / "iPhone"
+    folder.mkdir()
+    for i, jpeg in enumerate(make_photos(tmp_path / "jpegs", 3)):
+        Image.open(jpeg).save(folder / f"IMG_{i:04d}.HEIC", format="HEIF")
+    code, out, err = cli("index", folder, "--model", tiny_model_path, "--quiet")
+    assert code == EXIT_OK and "3 photos, 3 encoded" in out, err + out
+    assert ".heic" in imaging.IMAGE_SUFFIXES
+    code, out, err = cli("search", folder / "IMG_0001.HEIC", "--index", folder, "-k", "1")
+    assert code == EXIT_OK and "IMG_0001.HEIC  (this photo)" in out, err + out
 
 
 def test_a_link_to_the_root_is_not_followed_out_of_the_folder(app_dirs, photos, tiny_model_path):
