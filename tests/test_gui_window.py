@@ -371,3 +371,43 @@ def test_a_photo_opened_with_the_app_is_searched_before_torch_is_loaded(qtbot, t
     assert done.returncode == 0, done.stderr[-2000:]
     record = json.loads(probe.read_text())
     assert record["hits"] > 0 and record["torch_loaded_at_results"] is False
+
+
+def test_photos_opened_while_the_app_runs_go_to_the_running_window(qtbot, tiny_model_file, photo_folder, tmp_path):
+    """A file manager's "Open with" on a second photo: the launch hands it over and exits; the
+    window that runs searches with it (one window, one loaded model)."""
+    from fph_desktop.gui.app import bring_forward
+    from fph_desktop.gui.single_instance import InstanceServer
+
+    window = _make_window(qtbot, tiny_model_file)
+    _index(qtbot, window, photo_folder)
+    server = InstanceServer(window)
+    server.photosReceived.connect(lambda photos: bring_forward(window, photos))
+    assert server.listening
+    query = sorted(photo_folder.glob("test/*/*.jpg"))[1]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    with qtbot.waitSignal(window.searchFinished, timeout=WAIT_MS) as searched:
+        second = subprocess.Popen([sys.executable, "-m", "fph_desktop", str(query)], env=env, stderr=subprocess.PIPE, text=True)
+        qtbot.waitUntil(lambda: second.poll() is not None, timeout=WAIT_MS)
+    assert second.returncode == 0, second.stderr.read()
+    assert Path(searched.args[0].queries[0].hits[0].path) == query and window.query_paths == [str(query)]
+    server.close()
+    window.close()
+
+
+def test_a_socket_left_by_a_crashed_instance_does_not_stop_the_next_one(qtbot, tmp_path):
+    import socket
+
+    from PySide6.QtCore import QDir
+
+    from fph_desktop.gui.app import create_app
+    from fph_desktop.gui.single_instance import InstanceServer, send_to_running_instance, server_name
+
+    create_app()
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(Path(QDir.tempPath()) / server_name()))  # bound, never listening: what a crash leaves
+    stale.close()
+    assert not send_to_running_instance(["/nowhere.jpg"])  # nothing answers: this launch opens its window
+    server = InstanceServer()
+    assert server.listening  # the stale socket was removed, and this instance now answers later launches
+    server.close()

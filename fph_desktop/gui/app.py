@@ -99,14 +99,31 @@ class _LaunchProbe(QObject):
         QTimer.singleShot(0, self.window.close)
 
 
+def bring_forward(window, photos: list[str]) -> None:
+    """Another launch handed photos (or nothing) to this window: show it and search with them."""
+    if window.isMinimized():
+        window.showNormal()
+    window.raise_()
+    window.activateWindow()
+    if photos:
+        window.search_when_ready(photos)
+
+
 def run_app(argv: list[str] | None = None, queries: list[str] | None = None) -> int:
-    """``queries``: photos given on the command line (a file manager's "Open with"), searched at once."""
+    """``queries``: photos given on the command line (a file manager's "Open with"), searched at once;
+    by the window already running, when there is one (:mod:`.single_instance`)."""
     app = create_app(argv)
+    from .single_instance import InstanceServer, send_to_running_instance
+
+    if send_to_running_instance([os.path.abspath(q) for q in queries or []]):
+        return 0
     from .main_window import MainWindow
 
     window = MainWindow()
     if queries:
         window.search_when_ready(queries)
+    server = InstanceServer(window)
+    server.photosReceived.connect(lambda photos: bring_forward(window, photos))
     app.aboutToQuit.connect(window.shutdown)  # quitting without closing the window (log-out) also stops the threads
     probe = os.environ.get("FPH_DESKTOP_LAUNCH_PROBE")
     if probe:
