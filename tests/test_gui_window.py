@@ -170,7 +170,7 @@ def test_dropping_photos_searches_and_the_query_itself_comes_first(qtbot, window
     assert all(Path(h.path) != query for h in hits) and blocker.args[0].queries[0].hidden == 1
 
 
-def test_selecting_a_result_shows_both_photos_with_the_activation_overlay(qtbot, window, photo_folder):
+def test_selecting_a_result_shows_where_the_two_photos_agree_with_numbered_pairs(qtbot, window, photo_folder):
     _index(qtbot, window, photo_folder)
     query = sorted(photo_folder.glob("*/*/*.jpg"))[0]
     with qtbot.waitSignal(window.searchFinished, timeout=WAIT_MS):
@@ -183,15 +183,25 @@ def test_selecting_a_result_shows_both_photos_with_the_activation_overlay(qtbot,
     assert comparison.distance == window.results.model.items[1].distance
     view = window.comparison
     assert view.query_view.has_overlay() and view.match_view.has_overlay()
-    assert f"of {comparison.code_bits} bits differ" in view.bits_label.text()
-    # The test model is vertical-only (the wizard's default variant): the maps are shown, and the view
-    # says plainly that its code is not made from them.
+    # A photographer's measure first; the bit numbers are in the tooltip.
+    assert f"{comparison.agreeing_bits} of {comparison.code_bits} bits agree" in view.bits_label.text()
+    assert f"Hamming distance {comparison.distance}" in view.bits_label.toolTip()
+    # The strongest corresponding regions, numbered alike on both photos, inside the crop.
+    pairs = comparison.pairs["fused"]
+    assert 1 <= len(pairs) <= 5 and pairs == sorted(pairs, key=lambda p: -p.score)
+    query_marks, match_marks = view.query_view.markers, view.match_view.markers
+    assert [n for *_, n in query_marks] == [n for *_, n in match_marks] == list(range(1, len(pairs) + 1))
+    assert all(0 < x < 1 and 0 < y < 1 for x, y, _ in query_marks + match_marks)
+    # The test model is vertical-only (the wizard's default variant): the agreement is shown, and the
+    # view says plainly that its code is not made from these layers.
     assert not comparison.maps_feed_code and "not from these layers" in view.map_note.text()
+    assert view.legend.isVisible() and view.opacity_value.text() == f"{view.opacity.value()} %"
     view.opacity.setValue(0)
     plain = view.query_view.grab().toImage()
+    assert view.opacity_value.text() == "0 %"
     view.opacity.setValue(100)
     overlaid = view.query_view.grab().toImage()
-    assert plain != overlaid, "the heat map did not change the picture"
+    assert plain != overlaid, "the agreement map did not change the picture"
     view.layer.setCurrentIndex(view.layer.findData("C2"))
     c2 = view.query_view.grab().toImage()
     assert c2 != overlaid, "switching to one low layer's map did not change the overlay"
@@ -326,12 +336,12 @@ def test_event_loop_keeps_beating_while_indexing(qtbot, tiny_model_file, tmp_pat
 
 def test_settings_and_window_geometry_survive_a_restart(qtbot, tiny_model_file):
     window = _make_window(qtbot, tiny_model_file)
-    window.resize(780, 620)
+    window.resize(880, 620)
     window.results.top_k.setValue(7)
     window.comparison.opacity.setValue(30)
     window.close()
     again = _make_window(qtbot)
-    assert (again.width(), again.height()) == (780, 620)
+    assert (again.width(), again.height()) == (880, 620)
     assert again.results.top_k.value() == 7
     assert again.comparison.opacity.value() == 30
     again.close()

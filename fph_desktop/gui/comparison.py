@@ -1,7 +1,8 @@
-"""The comparison view: query and match side by side, each with the low-layer activation map as a
-heat map over the photo (all detail layers together, or one of them), and the code bits in which
-the two differ. The pixels and maps come from :func:`fph_desktop.gui.tasks.compare`, run in the
-worker; this module only draws them.
+"""The comparison view: why these two photos matched. Query and match side by side, each glowing
+where its detail layers agree with the other photo (all detail layers together, or one of them), the
+strongest corresponding regions numbered alike on both, a legend, and how many code bits agree. The
+pixels, maps and pairs come from :func:`fph_desktop.gui.tasks.compare`, run in the worker; this module
+only draws them.
 
 The photo panes have a fixed shape (square, as wide as the pane), so a portrait match never moves
 the controls below them; a model that gives no map (or not every layer's) shows the photos alone
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter, QPen
 from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
@@ -98,13 +99,20 @@ def elide_text(metrics, text: str, mode: Qt.TextElideMode, width: int) -> str:
     return metrics.elidedText(text, mode, width)
 
 
+# The numbered pairs' colours (the same number, the same colour on both photos): distinct, and legible
+# on dark and light photos with their white ring.
+PAIR_COLOURS = ("#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#17becf", "#e377c2", "#8c564b", "#7f7f7f")
+
+
 class OverlayImage(QWidget):
-    """A photo scaled to fit a square pane, with a heat map drawn over the region the model saw."""
+    """A photo scaled to fit a square pane, with a heat map over the region the model saw and the
+    numbered markers of the strongest corresponding regions."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.photo: QImage | None = None
         self.heat: QImage | None = None
+        self.markers: list[tuple[float, float, int]] = []
         self.crop_box = (0.0, 0.0, 0.0, 0.0)
         self.opacity = 0.55
         self.placeholder = "Select a result to compare"
@@ -121,6 +129,7 @@ class OverlayImage(QWidget):
 
     def set_content(self, photo: QImage | None, heat: QImage | None, crop_box=(0.0, 0.0, 0.0, 0.0)) -> None:
         self.photo, self.heat, self.crop_box = photo, heat, crop_box
+        self.markers = []
         self.update()
 
     def set_placeholder(self, text: str) -> None:
@@ -129,6 +138,11 @@ class OverlayImage(QWidget):
 
     def set_heat(self, heat: QImage | None) -> None:
         self.heat = heat
+        self.update()
+
+    def set_markers(self, markers: list[tuple[float, float, int]]) -> None:
+        """(x, y, number) with x, y fractions of the crop the model saw."""
+        self.markers = list(markers)
         self.update()
 
     def set_opacity(self, opacity: float) -> None:
@@ -159,16 +173,36 @@ class OverlayImage(QWidget):
             )
             return
         painter.drawImage(target, self.photo)
+        scale = target.width() / self.photo.width()
+        left, top, right, bottom = self.crop_box
+        crop = QRectF(target.x() + left * scale, target.y() + top * scale, (right - left) * scale, (bottom - top) * scale)
         if self.heat is not None and not self.heat.isNull() and self.opacity > 0:
-            scale = target.width() / self.photo.width()
-            left, top, right, bottom = self.crop_box
-            crop = QRectF(target.x() + left * scale, target.y() + top * scale, (right - left) * scale, (bottom - top) * scale)
             painter.setOpacity(self.opacity)
             painter.drawImage(crop, self.heat)
             painter.setOpacity(1.0)
             pen = QPen(QColor(255, 255, 255, 150), 1, Qt.PenStyle.DashLine)
             painter.setPen(pen)
             painter.drawRect(crop)
+        if self.markers and self.opacity > 0:
+            self._paint_markers(painter, crop)
+
+    def _paint_markers(self, painter: QPainter, crop: QRectF) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        radius = max(7.0, min(11.0, crop.width() / 30))
+        font = painter.font()
+        font.setBold(True)
+        font.setPixelSize(int(radius * 1.2))
+        painter.setFont(font)
+        for x, y, number in self.markers:
+            centre = crop.topLeft() + QPointF(x * crop.width(), y * crop.height())
+            painter.setPen(QPen(QColor("white"), 2))
+            painter.setBrush(QColor(PAIR_COLOURS[(number - 1) % len(PAIR_COLOURS)]))
+            painter.drawEllipse(centre, radius, radius)
+            painter.drawText(
+                QRectF(centre.x() - radius, centre.y() - radius, 2 * radius, 2 * radius),
+                Qt.AlignmentFlag.AlignCenter,
+                str(number),
+            )
 
 
 class BitStrip(QWidget):
@@ -202,6 +236,42 @@ class BitStrip(QWidget):
         for i in range(self.bits):
             rect = QRectF(4 + i * cell + 0.5, 4, max(1.0, cell - 1.0), self.height() - 8)
             painter.fillRect(rect, diff if i in self.differing else same)
+
+
+class AgreementLegend(QWidget):
+    """The colour ramp with its meaning: from the photo untouched (weak) to glowing (strong agreement)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.colours: list[QColor] = []
+        self.setFixedHeight(30)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setToolTip("Where the colour is, the two photos' detail layers see the same thing; the brighter, the more alike")
+
+    def set_colours(self, rgba) -> None:
+        self.colours = [QColor(int(r), int(g), int(b), int(a)) for r, g, b, a in rgba]
+        self.update()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(260, 30)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if not self.colours:
+            return
+        painter = QPainter(self)
+        metrics = painter.fontMetrics()
+        weak, strong = "weaker", "stronger agreement"
+        left = metrics.horizontalAdvance(weak) + 8
+        right = self.width() - metrics.horizontalAdvance(strong) - 8
+        bar = QRectF(left, 8, max(20, right - left), 12)
+        painter.fillRect(bar, self.palette().base())  # what "transparent" looks like: the ramp fades into it
+        gradient = QLinearGradient(bar.topLeft(), bar.topRight())
+        for i, colour in enumerate(self.colours):
+            gradient.setColorAt(i / max(1, len(self.colours) - 1), colour)
+        painter.fillRect(bar, gradient)
+        painter.setPen(self.palette().placeholderText().color())
+        painter.drawText(QRectF(0, 0, left - 4, 28), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, weak)
+        painter.drawText(QRectF(right + 4, 0, self.width() - right, 28), Qt.AlignmentFlag.AlignVCenter, strong)
 
 
 class PhotoCaption(QWidget):
@@ -278,6 +348,12 @@ class ComparisonView(QWidget):
         self.opacity.setToolTip("How strongly the colours cover the photo (0: the photo only)")
         self.opacity.setAccessibleName("Heat map opacity")
         self.opacity.valueChanged.connect(self._apply_opacity)
+        self.opacity_value = QLabel()
+        self.opacity_value.setMinimumWidth(self.opacity_value.fontMetrics().horizontalAdvance("100 %") + 4)
+        self.legend = AgreementLegend()
+        from .tasks import legend_colours
+
+        self.legend.set_colours(legend_colours())
         layer_label = QLabel("&Map")
         layer_label.setBuddy(self.layer)
         opacity_label = QLabel("O&pacity")
@@ -288,6 +364,7 @@ class ComparisonView(QWidget):
         controls.addSpacing(12)
         controls.addWidget(opacity_label)
         controls.addWidget(self.opacity, 1)
+        controls.addWidget(self.opacity_value)
 
         self.map_note = QLabel()
         self.map_note.setObjectName("Muted")
@@ -303,6 +380,7 @@ class ComparisonView(QWidget):
         layout.addLayout(images)
         layout.addSpacing(6)
         layout.addLayout(controls)
+        layout.addWidget(self.legend)
         layout.addWidget(self.map_note)
         layout.addWidget(self.bits_label)
         layout.addWidget(self.bit_strip)
@@ -361,25 +439,28 @@ class ComparisonView(QWidget):
             self.layer.blockSignals(False)
         self.layer.setEnabled(bool(available))
         self.opacity.setEnabled(bool(available))
+        self.legend.setVisible(bool(available))
         if not available:
             note = getattr(comparison, "note", "") or "This model gives no activation map, so the photos are shown as they are."
         elif getattr(comparison, "maps_feed_code", True):
             note = (
-                "Colours show where the network's detail layers respond, red strongly and blue weakly; "
-                "the code is made from them."
+                "The glow marks where the two photos' detail layers see the same thing, and the numbers the "
+                "strongest such places: 1 on the query answers 1 on the match. The code is made from these layers."
             )
         else:
             note = (
-                "Colours show where the network's detail layers respond, red strongly and blue weakly. "
-                "This model makes its code from its overall impression of the photo, not from these layers."
+                "The glow marks where the two photos' detail layers see the same thing, and the numbers the "
+                "strongest such places: 1 on the query answers 1 on the match. This model makes its code from "
+                "its overall impression of the photo, not from these layers."
             )
         self.map_note.setText(note)
         self._apply_layer()
         differing = comparison.differing_bits
         listing = ", ".join(str(i) for i in differing) or "none"
+        agree = comparison.code_bits - len(differing)
         self.bits_label.setText(
-            f"<b>{len(differing)} of {comparison.code_bits} bits differ</b>"
-            + (": the codes are identical" if not differing else " (the fewer, the more alike)")
+            f"<b>{agree} of {comparison.code_bits} bits agree</b>"
+            + (": the codes are identical" if not differing else " (the more, the more alike)")
         )
         self.bits_label.setToolTip(f"Hamming distance {len(differing)}. Differing bits (counted from 0): {listing}")
         self.bit_strip.set_bits(comparison.code_bits, differing)
@@ -394,8 +475,10 @@ class ComparisonView(QWidget):
         ):
             heat = side.heatmaps.get(key)
             view.set_content(self._photos[photo], rgba_image(heat) if heat is not None else None, side.crop_box)
+            view.set_markers(getattr(side, "markers", {}).get(key, []))
 
     def _apply_opacity(self, value: int) -> None:
+        self.opacity_value.setText(f"{value} %")
         for view in (self.query_view, self.match_view):
             view.set_opacity(value / 100)
         self.opacityChanged.emit(value)

@@ -869,7 +869,7 @@ class MainWindow(QMainWindow):
             return  # the selection moved on (or the results were replaced) while it was computed
         self.comparison.show_comparison(result)
         self.status_label.setText(
-            f"{Path(result.match.path).name}: {result.distance} of {result.code_bits} bits differ from the query."
+            f"{Path(result.match.path).name}: {result.agreeing_bits} of {result.code_bits} bits agree with the query."
         )
         self.comparisonShown.emit(result)
 

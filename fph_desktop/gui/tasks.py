@@ -297,13 +297,16 @@ def search(
 # -- comparison ----------------------------------------------------------------------------------------
 @dataclass
 class Side:
-    """One photo of the comparison: pixels for display and the heat maps over its crop."""
+    """One photo of the comparison: pixels for display, and per map (layer name) where it agrees
+    with the other photo and its numbered pairs."""
 
     path: str
     photo: Any  # (H, W, 3) uint8, as displayed
     crop_box: tuple[float, float, float, float]  # in ``photo`` pixel coordinates
-    heatmaps: dict[str, Any]  # layer name ("fused", "C2", ...) -> (h, w, 4) uint8 RGBA colour map
+    heatmaps: dict[str, Any]  # layer name ("fused", "C2", ...) -> (h, w, 4) uint8 RGBA, alpha rising with agreement
     packed: Any  # (q/8,) uint8
+    # layer name -> [(x, y, number)]: the strongest pairs' cell centres, as fractions of the crop
+    markers: dict[str, list[tuple[float, float, int]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -313,51 +316,113 @@ class Comparison:
     code_bits: int
     differing_bits: list[int] = field(default_factory=list)
     # The low layers' maps are what the code is made of (an FPH with the horizontal pyramid); False:
-    # they are shown for what the photo's details look like to the network, but the code does not use them.
+    # they are shown for what the photo's details have in common, but the code does not use them.
     maps_feed_code: bool = True
     note: str = ""  # why there are no maps, when that is not the model's doing
+    pairs: dict[str, list] = field(default_factory=dict)  # layer -> correspondence.Pair list, strongest first
 
     @property
     def distance(self) -> int:
         return len(self.differing_bits)
 
+    @property
+    def agreeing_bits(self) -> int:
+        return self.code_bits - self.distance
 
-# The usual heat-map ramp (blue, cyan, green, yellow, red) at stops 0, .25, .5, .75, 1: low responses
-# read as cool, high ones as hot, and the view's opacity slider blends it with the photo.
-_RAMP = ((30, 60, 200), (20, 190, 230), (60, 200, 90), (250, 220, 40), (230, 40, 30))
+
+# A perceptual ramp (plasma: blue-violet, magenta, orange, yellow; even steps of lightness, and no white
+# end that would wash out a pale sky) whose opacity rises with the value, so weak agreement leaves the
+# photo untouched and strong agreement glows.
+_RAMP = (
+    (13, 8, 135),
+    (84, 2, 163),
+    (139, 10, 165),
+    (185, 50, 137),
+    (219, 92, 104),
+    (244, 136, 73),
+    (254, 188, 43),
+    (240, 249, 33),
+)
 
 
 def colorize(heat) -> Any:
-    """(H, W) 0..1 to (H, W, 4) uint8 RGBA (opaque; the view sets the opacity)."""
+    """(H, W) 0..1 to (H, W, 4) uint8 RGBA: the ramp's colour, opacity rising with the value (the view's
+    slider scales it)."""
     import numpy as np
 
     heat = np.clip(np.asarray(heat, dtype=np.float32), 0, 1)
     stops = np.linspace(0, 1, len(_RAMP))
     rgb = np.stack([np.interp(heat, stops, [c[i] for c in _RAMP]) for i in range(3)], axis=-1)
-    alpha = np.full(heat.shape + (1,), 255, dtype=np.float32)
+    alpha = (255 * np.clip((heat - 0.05) / 0.55, 0, 1) ** 0.8)[..., None]  # opaque from 0.6 up
     return np.concatenate([rgb, alpha], axis=-1).astype(np.uint8)
 
 
-def _side(encoder, path: str, display_side: int = 900) -> Side:
+def legend_colours(steps: int = 64) -> Any:
+    """The ramp as (steps, 4) RGBA, weak to strong, for the view's legend."""
+    import numpy as np
+
+    return colorize(np.linspace(0, 1, steps)[None])[0]
+
+
+def _upsample(grid, side: int):
+    """(h, w) 0..1 to (side, side), bilinear: the agreement over the crop the model saw."""
+    import numpy as np
+    from PIL import Image
+
+    image = Image.fromarray(np.ascontiguousarray(grid, dtype=np.float32))  # mode "F"
+    return np.asarray(image.resize((side, side), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def _shown(path: str, explanation_size: tuple[int, int], crop_box, display_side: int):
+    """The photo as displayed, and the model's crop box scaled onto it."""
     import numpy as np
 
     from ..imaging import open_image
 
-    image = open_image(path, encoder.decode_side)
-    explanation = encoder.explain(image)
     shown = open_image(path, display_side)
-    scale_x, scale_y = shown.width / image.width, shown.height / image.height
-    left, top, right, bottom = explanation.crop_box
-    # A model may give no map at all, or only some layers' (e.g. no fused map without a horizontal
-    # pyramid): the view shows what there is and says so, it never needs every layer.
-    maps = {"fused": getattr(explanation, "fused_heatmap", None), **(getattr(explanation, "layer_heatmaps", None) or {})}
-    return Side(
-        path=str(path),
-        photo=np.asarray(shown, dtype=np.uint8).copy(),
-        crop_box=(left * scale_x, top * scale_y, right * scale_x, bottom * scale_y),
-        heatmaps={name: colorize(m) for name, m in maps.items() if m is not None},
-        packed=explanation.packed,
-    )
+    scale_x, scale_y = shown.width / explanation_size[0], shown.height / explanation_size[1]
+    left, top, right, bottom = crop_box
+    return np.asarray(shown, dtype=np.uint8).copy(), (left * scale_x, top * scale_y, right * scale_x, bottom * scale_y)
+
+
+def compare(progress: Progress, library, query_path: str, match_path: str, display_side: int = 900) -> Comparison:
+    """Both photos' codes and where they agree, per low layer (:mod:`~fph_desktop.model.correspondence`):
+    one forward pass each, then the cells' similarity on the common grid, and the bits that differ."""
+    import numpy as np
+
+    from ..errors import BadFileError, MissingDependencyError
+    from ..imaging import open_image
+    from ..model.correspondence import correspondences
+
+    progress.set_status(f"Explaining the match {Path(match_path).name}…")
+    try:
+        encoder = library.explaining_encoder()
+    except MissingDependencyError:
+        note = "This install has no PyTorch, which the activation maps need: the photos are shown as they are."
+        return _plain_comparison(library, query_path, match_path, note)
+    except BadFileError as exc:  # a model loaded as its exported graph alone
+        return _plain_comparison(library, query_path, match_path, f"No activation maps: {exc}")
+    images = [open_image(path, encoder.decode_side) for path in (query_path, match_path)]
+    explanations = [encoder.explain(images[0])]
+    progress.check()
+    explanations.append(encoder.explain(images[1]))
+    found = correspondences(explanations[0].grid_features, explanations[1].grid_features)
+    sides = []
+    for number, (path, image, explanation) in enumerate(zip((query_path, match_path), images, explanations, strict=True)):
+        photo, crop = _shown(path, image.size, explanation.crop_box, display_side)
+        heatmaps, markers = {}, {}
+        for layer, corr in found.items():
+            agreement = corr.query_agreement if number == 0 else corr.match_agreement
+            heatmaps[layer] = colorize(_upsample(agreement, encoder.preprocessing.crop))
+            h, w = corr.grid
+            cells = [p.query_cell if number == 0 else p.match_cell for p in corr.pairs]
+            markers[layer] = [((col + 0.5) / w, (row + 0.5) / h, rank) for rank, (row, col) in enumerate(cells, 1)]
+        sides.append(Side(str(path), photo, crop, heatmaps, explanation.packed, markers))
+    bits = encoder.code_bits
+    a, b = (np.unpackbits(s.packed, count=bits) for s in sides)
+    differing = [int(i) for i in np.flatnonzero(a != b)]
+    pairs = {layer: corr.pairs for layer, corr in found.items()}
+    return Comparison(sides[0], sides[1], bits, differing, maps_feed_code(encoder.info), pairs=pairs)
 
 
 def maps_feed_code(info) -> bool:
@@ -366,28 +431,8 @@ def maps_feed_code(info) -> bool:
     return getattr(config, "method", "fph") == "fph" and bool(getattr(config, "use_horizontal", False))
 
 
-def compare(progress: Progress, library, query_path: str, match_path: str) -> Comparison:
-    """Both photos' codes and low-layer activation maps (one forward pass each) and the bits that differ."""
-    import numpy as np
-
-    from ..errors import MissingDependencyError
-
-    progress.set_status(f"Explaining the match {Path(match_path).name}…")
-    try:
-        encoder = library.explaining_encoder()
-    except MissingDependencyError:
-        return _plain_comparison(library, query_path, match_path)
-    query = _side(encoder, query_path)
-    progress.check()
-    match = _side(encoder, match_path)
-    bits = encoder.code_bits
-    a = np.unpackbits(query.packed, count=bits)
-    b = np.unpackbits(match.packed, count=bits)
-    return Comparison(query, match, bits, [int(i) for i in np.flatnonzero(a != b)], maps_feed_code(encoder.info))
-
-
-def _plain_comparison(library, query_path: str, match_path: str, display_side: int = 900) -> Comparison:
-    """The search-only install: both photos and their codes, no activation maps (they need PyTorch)."""
+def _plain_comparison(library, query_path: str, match_path: str, note: str, display_side: int = 900) -> Comparison:
+    """Both photos and their codes, without activation maps (``note`` says why)."""
     import numpy as np
 
     from ..imaging import open_image
@@ -402,5 +447,4 @@ def _plain_comparison(library, query_path: str, match_path: str, display_side: i
         )
     bits = encoder.code_bits
     a, b = (np.unpackbits(s.packed, count=bits) for s in sides)
-    note = "This install has no PyTorch, which the activation maps need: the photos are shown as they are."
     return Comparison(sides[0], sides[1], bits, [int(i) for i in np.flatnonzero(a != b)], maps_feed_code(encoder.info), note)

@@ -249,11 +249,16 @@ class Library:
         library may have been opened with the graph alone)."""
         if hasattr(self.encoder, "explain") or self.model_path is None:
             return self.encoder
-        encoder, _ = load_encoder(self.model_path, None, device)
-        if not hasattr(encoder, "explain"):
-            from ..errors import MissingDependencyError
+        from ..errors import BadFileError, MissingDependencyError
+        from ..model.graph import SUFFIX, pytorch_available
 
+        if not pytorch_available():
             raise MissingDependencyError("PyTorch", "showing the activation maps", "torch torchvision")
+        if self.model_path.suffix == SUFFIX:
+            raise BadFileError(
+                "is an exported graph; the activation maps need the weights file (.fph) it came from", self.model_path
+            )
+        encoder, _ = load_encoder(self.model_path, None, device)
         if encoder.fingerprint != self.encoder.fingerprint:
             raise NoModelError(f"{self.model_path} changed since this index was opened; open the folder again")
         return encoder

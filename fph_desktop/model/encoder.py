@@ -6,7 +6,7 @@ within a byte): q/8 bytes a code, never floats. This is the single place that ru
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from ..codes import pack_codes as _pack_array
 from ..codes import unpack_codes
 from ..device import select_device
 from ..errors import BadArgumentError, BadFileError, MissingDependencyError
+from .fph import resample_to
 from .graph import CodeMaker, onnxruntime_version
 from .info import WeightsInfo
 from .weights import load_weights
@@ -42,6 +43,9 @@ class Explanation:
     fused_heatmap: np.ndarray  # (H, W) float32, the consensus of the low layers
     layer_heatmaps: dict[str, np.ndarray]  # per low layer, same size
     crop_box: tuple[float, float, float, float]  # the crop in the photo's pixel coordinates
+    # Per low layer, and "fused" where the model has a trained fused map: (C, h, w) float32 features on
+    # the horizontal pyramid's common grid, for :mod:`~fph_desktop.model.correspondence`.
+    grid_features: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def activation_heatmap(feature_map: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
@@ -145,4 +149,9 @@ class Encoder(CodeMaker):
         layers = {name: activation_heatmap(m[0], size) for name, m in (out.layer_maps or {}).items()}
         fused = activation_heatmap(out.fused_map[0], size)
         u = out.u.float().cpu().numpy()
-        return Explanation(pack_codes(u)[0], u[0], fused, layers, self.preprocessing.crop_box(*image.size))
+        grid = tuple(out.fused_map.shape[-2:])
+        features = {name: resample_to(m.float(), grid)[0].cpu().numpy() for name, m in (out.layer_maps or {}).items()}
+        if out.fused_map.shape[1] > 1:  # a trained fusion (not only the layers' energy)
+            features["fused"] = out.fused_map[0].float().cpu().numpy()
+        crop_box = self.preprocessing.crop_box(*image.size)
+        return Explanation(pack_codes(u)[0], u[0], fused, layers, crop_box, features)
