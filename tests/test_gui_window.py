@@ -336,12 +336,12 @@ def test_event_loop_keeps_beating_while_indexing(qtbot, tiny_model_file, tmp_pat
 
 def test_settings_and_window_geometry_survive_a_restart(qtbot, tiny_model_file):
     window = _make_window(qtbot, tiny_model_file)
-    window.resize(880, 620)
+    window.resize(780, 620)
     window.results.top_k.setValue(7)
     window.comparison.opacity.setValue(30)
     window.close()
     again = _make_window(qtbot)
-    assert (again.width(), again.height()) == (880, 620)
+    assert (again.width(), again.height()) == (780, 620)
     assert again.results.top_k.value() == 7
     assert again.comparison.opacity.value() == 30
     again.close()

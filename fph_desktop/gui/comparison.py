@@ -18,7 +18,6 @@ from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter, QPen
 from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QSizePolicy,
     QSlider,
@@ -358,13 +357,14 @@ class ComparisonView(QWidget):
         layer_label.setBuddy(self.layer)
         opacity_label = QLabel("O&pacity")
         opacity_label.setBuddy(self.opacity)
-        controls = QHBoxLayout()
-        controls.addWidget(layer_label)
-        controls.addWidget(self.layer, 1)
-        controls.addSpacing(12)
-        controls.addWidget(opacity_label)
-        controls.addWidget(self.opacity, 1)
-        controls.addWidget(self.opacity_value)
+        # Two rows in a grid (labels aligned): side by side they made the window too wide for small screens.
+        controls = QGridLayout()
+        controls.addWidget(layer_label, 0, 0)
+        controls.addWidget(self.layer, 0, 1, 1, 2)
+        controls.addWidget(opacity_label, 1, 0)
+        controls.addWidget(self.opacity, 1, 1)
+        controls.addWidget(self.opacity_value, 1, 2)
+        controls.setColumnStretch(1, 1)
 
         self.map_note = QLabel()
         self.map_note.setObjectName("Muted")
