@@ -11,6 +11,7 @@ import errno
 import io
 import stat
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -139,3 +140,91 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
     return image.convert("RGB")
+
+
+# -- what a photographer reads about a photo (the viewer) ----------------------------------------------
+_EXIF_IFD = 0x8769
+_TAGS = {"make": 0x010F, "model": 0x0110, "orientation": 0x0112, "datetime": 0x0132}
+_EXIF_TAGS = {"taken": 0x9003, "exposure": 0x829A, "fnumber": 0x829D, "iso": 0x8827, "focal": 0x920A, "lens": 0xA434}
+
+
+@dataclass(frozen=True)
+class PhotoDetails:
+    """Size and the EXIF facts a photographer looks for; ``None`` where the file does not say."""
+
+    width: int  # as shown (EXIF rotation applied)
+    height: int
+    bytes: int
+    format: str
+    taken: str | None = None  # "4 May 2019, 07:31"
+    camera: str | None = None  # "Canon EOS 7D"
+    lens: str | None = None
+    exposure: str | None = None  # "1/250 s · f/5.6 · ISO 400 · 300 mm"
+
+    def size_text(self) -> str:
+        megapixels = self.width * self.height / 1e6
+        weight = f"{self.bytes / 1e6:.1f} MB" if self.bytes >= 1e6 else f"{max(1, round(self.bytes / 1e3))} KB"
+        return f"{self.width:,} × {self.height:,} px ({megapixels:.1f} MP), {weight} {self.format}".strip()
+
+
+def photo_details(path: str | Path) -> PhotoDetails:
+    """Read the header only (no decoding). Raises :class:`ImageError` as :func:`open_image` does."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            exif = image.getexif()
+            sub = exif.get_ifd(_EXIF_IFD) if exif else {}
+            kind = image.format or path.suffix.lstrip(".").upper()
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ImageError(path, "no such file") from None
+    except PermissionError:
+        raise ImageError(path, "permission denied") from None
+    except UnidentifiedImageError:
+        raise ImageError(path, "not an image, or a format fph-desktop cannot read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(path, f"truncated or corrupt image ({exc})") from None
+    if exif.get(_TAGS["orientation"]) in (5, 6, 7, 8):  # rotated a quarter turn: shown the other way round
+        width, height = height, width
+    make, model = (str(exif.get(_TAGS[k]) or "").strip(" \0") for k in ("make", "model"))
+    camera = model if make and model.lower().startswith(make.split()[0].lower()) else f"{make} {model}".strip()
+    lens = str(sub.get(_EXIF_TAGS["lens"]) or "").strip(" \0") or None
+    return PhotoDetails(
+        width,
+        height,
+        size,
+        kind,
+        _taken(sub.get(_EXIF_TAGS["taken"]) or exif.get(_TAGS["datetime"])),
+        camera or None,
+        lens,
+        _exposure(sub),
+    )
+
+
+def _taken(value) -> str | None:
+    import datetime as _dt
+
+    try:
+        moment = _dt.datetime.strptime(str(value).strip(" \0"), "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    return f"{moment.day} {moment:%B %Y, %H:%M}"
+
+
+def _exposure(sub) -> str | None:
+    parts = []
+    exposure, fnumber, iso, focal = (sub.get(_EXIF_TAGS[k]) for k in ("exposure", "fnumber", "iso", "focal"))
+    try:
+        if exposure:
+            seconds = float(exposure)
+            parts.append(f"1/{round(1 / seconds)} s" if 0 < seconds < 1 else f"{seconds:g} s")
+        if fnumber:
+            parts.append(f"f/{float(fnumber):g}")
+        if iso:
+            parts.append(f"ISO {int(iso[0] if isinstance(iso, tuple) else iso)}")
+        if focal:
+            parts.append(f"{float(focal):g} mm")
+    except (TypeError, ValueError, ZeroDivisionError):
+        pass
+    return " · ".join(parts) or None

@@ -421,3 +421,38 @@ def test_a_socket_left_by_a_crashed_instance_does_not_stop_the_next_one(qtbot, t
     server = InstanceServer()
     assert server.listening  # the stale socket was removed, and this instance now answers later launches
     server.close()
+
+
+def test_double_clicking_a_result_opens_it_large_with_its_date_camera_and_size(qtbot, window, photo_folder, tmp_path):
+    from PIL import Image
+
+    query = sorted(photo_folder.glob("*/*/*.jpg"))[0]
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0112] = "Canon", "Canon EOS 7D", 6  # taken with the camera on its side
+    sub = exif.get_ifd(0x8769)
+    sub[0x9003], sub[0x829A], sub[0x829D], sub[0x8827], sub[0x920A] = "2019:05:04 07:31:22", 0.004, 5.6, 400, 300.0
+    Image.open(query).save(query, exif=exif)  # the query, with the EXIF a camera writes
+    _index(qtbot, window, photo_folder)
+    with qtbot.waitSignal(window.searchFinished, timeout=WAIT_MS):
+        window.set_queries([str(query)])
+    first = window.results.view.model().index(0, 0)
+    assert window.results.model.items[0].path == str(query)
+    rect = window.results.view.visualRect(first)
+    with qtbot.waitSignal(window.photoViewerOpened, timeout=WAIT_MS) as opened:
+        # A real double-click: press and release, then the second press (Qt's item views want both).
+        qtbot.mouseClick(window.results.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        qtbot.mouseDClick(window.results.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    viewer = opened.args[0]
+    qtbot.waitUntil(viewer.is_loaded, timeout=WAIT_MS)
+    shown = {viewer.details.itemAt(row, viewer.details.ItemRole.LabelRole).widget().text():
+             viewer.details.itemAt(row, viewer.details.ItemRole.FieldRole).widget().text() for row in range(viewer.details.rowCount())}  # fmt: skip
+    width, height = Image.open(query).size
+    assert shown["Taken"] == "4 May 2019, 07:31" and shown["Camera"] == "Canon EOS 7D"
+    assert shown["Exposure"] == "1/250 s · f/5.6 · ISO 400 · 300 mm"
+    assert shown["Size"].startswith(f"{height:,} × {width:,} px")  # upright, as the photo is shown
+    assert viewer.view.item.pixmap().width() == height  # the pixels are turned upright too
+    viewer.view.actual_size()
+    assert viewer.zoom_label.text() == "100 %"
+    viewer.view.zoom_by(2)
+    assert viewer.zoom_label.text() == "200 %"
+    viewer.close()

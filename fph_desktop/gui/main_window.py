@@ -143,6 +143,7 @@ class MainWindow(QMainWindow):
     indexReady = Signal(object)  # tasks.IndexState (also after a cancel, with complete=False)
     searchFinished = Signal(object)  # tasks.SearchOutcome
     comparisonShown = Signal(object)  # tasks.Comparison
+    photoViewerOpened = Signal(object)  # viewer.PhotoViewer
     jobFailed = Signal(str, str)  # kind, message (after the window has shown it)
     jobCancelled = Signal(str)  # kind
     jobSubmitted = Signal(object)  # each JobHandle the window starts, once the window's handlers are connected
@@ -273,7 +274,7 @@ class MainWindow(QMainWindow):
         model_menu.addActions([self.pretrained_action, self.load_model_action, self.train_action])
         model_menu.addSeparator()
         model_menu.addAction(self.model_info_action)
-        view_menu = bar.addMenu("&View")
+        view_menu = self.view_menu = bar.addMenu("&View")
         view_menu.addActions([self.focus_results_action, self.compare_action])
         view_menu.addSeparator()
         view_menu.addAction(self.settings_action)
@@ -320,6 +321,8 @@ class MainWindow(QMainWindow):
         self.drop_area.rejected.connect(self.show_message)
         self.results = ResultsPanel(self.thumbnails, self.settings.top_k, self.settings.hide_duplicates)
         self.results.resultActivated.connect(self.compare_with)
+        self.results.resultOpened.connect(self.view_photo)
+        self.view_menu.insertAction(self.compare_action, self.results.view_action)
         self.results.optionsChanged.connect(self._results_options_changed)
         self.results.message.connect(lambda text: self.statusBar().showMessage(text, 4000))
         left = QWidget()
@@ -846,6 +849,14 @@ class MainWindow(QMainWindow):
     def _results_options_changed(self) -> None:
         if self.results.outcome is not None:
             self.run_search()
+
+    def view_photo(self, path: str) -> None:
+        """The photo large, with its date, camera and size (a window of its own; several may be open)."""
+        from .viewer import PhotoViewer
+
+        viewer = PhotoViewer(path, self)
+        viewer.show()
+        self.photoViewerOpened.emit(viewer)
 
     def compare_with(self, match_path: str) -> None:
         query = self.results.query_for(match_path)

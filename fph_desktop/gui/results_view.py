@@ -243,6 +243,7 @@ class ResultsPanel(QWidget):
     """Query selector, top-k, duplicate filter, the grid, and per-result actions."""
 
     resultActivated = Signal(str)  # path of the selected result (opens the comparison)
+    resultOpened = Signal(str)  # path of a result to view large (double-click, Space)
     optionsChanged = Signal()  # top-k, hide duplicates or the view (per query / combined) changed
     message = Signal(str)
 
@@ -298,12 +299,19 @@ class ResultsPanel(QWidget):
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)
         self.view.setAccessibleName("Results")
+        self.view.doubleClicked.connect(lambda index: self.resultOpened.emit(self.model.items[index.row()].path))
 
         self.empty = QLabel("No results yet. Index a folder, then drop a photo above.")
         self.empty.setObjectName("Muted")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
 
+        self.view_action = self._action(
+            "View", "image-open", "View the selected photo large, with its date, camera and size", "Space", self.view_selected
+        )
+        # Space (as in file managers' quick look) only while the results have the focus: elsewhere it
+        # still presses buttons and types spaces.
+        self.view_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.open_action = self._action(
             "Open file", "open-external", "Open the selected photo in its default app", "Ctrl+Return", self.open_selected
         )
@@ -315,7 +323,7 @@ class ResultsPanel(QWidget):
         )
         buttons = QHBoxLayout()
         buttons.addStretch(1)
-        for action in (self.open_action, self.reveal_action, self.copy_action):
+        for action in (self.view_action, self.open_action, self.reveal_action, self.copy_action):
             button = QToolButton()
             button.setDefaultAction(action)
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -438,8 +446,13 @@ class ResultsPanel(QWidget):
 
     def _update_enabled(self) -> None:
         has = self.selected_path() is not None
-        for action in (self.open_action, self.reveal_action, self.copy_action):
+        for action in (self.view_action, self.open_action, self.reveal_action, self.copy_action):
             action.setEnabled(has)
+
+    def view_selected(self) -> None:
+        path = self.selected_path()
+        if path:
+            self.resultOpened.emit(path)
 
     def open_selected(self) -> None:
         path = self.selected_path()
