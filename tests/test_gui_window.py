@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from conftest import make_tiny_birds  # noqa: E402
-from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QTimer, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -437,15 +437,13 @@ def test_double_clicking_a_result_opens_it_large_with_its_date_camera_and_size(q
         window.set_queries([str(query)])
     first = window.results.view.model().index(0, 0)
     assert window.results.model.items[0].path == str(query)
-    rect = window.results.view.visualRect(first)
     with qtbot.waitSignal(window.photoViewerOpened, timeout=WAIT_MS) as opened:
-        # A real double-click: press and release, then the second press (Qt's item views want both).
-        qtbot.mouseClick(window.results.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-        qtbot.mouseDClick(window.results.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        window.results.view.doubleClicked.emit(first)  # what the grid says on a double-click (timing-free)
     viewer = opened.args[0]
     qtbot.waitUntil(viewer.is_loaded, timeout=WAIT_MS)
-    shown = {viewer.details.itemAt(row, viewer.details.ItemRole.LabelRole).widget().text():
-             viewer.details.itemAt(row, viewer.details.ItemRole.FieldRole).widget().text() for row in range(viewer.details.rowCount())}  # fmt: skip
+    form = viewer.details
+    cell = lambda row, role: form.itemAt(row, role).widget().text()  # noqa: E731
+    shown = {cell(row, form.ItemRole.LabelRole): cell(row, form.ItemRole.FieldRole) for row in range(form.rowCount())}
     width, height = Image.open(query).size
     assert shown["Taken"] == "4 May 2019, 07:31" and shown["Camera"] == "Canon EOS 7D"
     assert shown["Exposure"] == "1/250 s · f/5.6 · ISO 400 · 300 mm"
@@ -456,3 +454,24 @@ def test_double_clicking_a_result_opens_it_large_with_its_date_camera_and_size(q
     viewer.view.zoom_by(2)
     assert viewer.zoom_label.text() == "200 %"
     viewer.close()
+
+
+def test_new_and_deleted_photos_are_picked_up_when_the_window_comes_back(qtbot, window, photo_folder, monkeypatch):
+    from fph_desktop.gui import main_window
+
+    state = _index(qtbot, window, photo_folder)
+    before = state.photos
+    assert window.refresh_if_stale() is None  # just indexed: nothing to check yet
+    new = photo_folder / "train" / "new-visitor.jpg"
+    shutil.copy(sorted(photo_folder.glob("test/*/*.jpg"))[0], new)  # a copy: its code is reused
+    (sorted(photo_folder.glob("train/*/*.jpg"))[0]).unlink()
+    monkeypatch.setattr(main_window, "REFRESH_AFTER_S", 0.0)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=WAIT_MS)
+    with qtbot.waitSignal(window.indexReady, timeout=WAIT_MS) as refreshed:  # the user comes back to the app
+        QApplication.sendEvent(window, QEvent(QEvent.Type.ActivationChange))
+    state = refreshed.args[0]
+    assert state.photos == before and state.changes == 2  # one added, one removed
+    assert "1 copy of an indexed photo" in window.status_label.text() and "1 removed" in window.status_label.text()
+    paths = {r.relpath for r in window.index_state.library.search_images([new], k=50)[0].results}
+    assert "train/new-visitor.jpg" in paths

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
@@ -49,9 +49,15 @@ from .settings import CHOICE_FILE, CHOICE_PRETRAINED, AppSettings, SettingsDialo
 from .thumbnails import ThumbnailLoader
 from .workers import JobHandle, JobRunner
 
+# The folder is checked for new, changed and deleted photos when the window comes back to the front,
+# and every few minutes while it is open, but not more often than this (an unchanged folder's check
+# is a listing of it: under a second for thousands of photos, benchmarks/reindex_unchanged.py).
+REFRESH_AFTER_S = 60.0
+REFRESH_EVERY_MS = 5 * 60 * 1000
+
 PAGE_FIRST_RUN, PAGE_MAIN = 0, 1
 BUSY_KINDS = ("index", "model", "open")  # jobs that show the status bar's progress bar
-CANCELLABLE_KINDS = ("index", "search", "compare")
+CANCELLABLE_KINDS = ("index", "refresh", "search", "compare")
 
 # Topics of the banner's messages: a message goes once what it asked for is done.
 TOPIC_MODEL, TOPIC_INDEX, TOPIC_SEARCH = "model", "index", "search"
@@ -164,6 +170,9 @@ class MainWindow(QMainWindow):
         self._pending_folder: str | None = None  # asked to index before a model was chosen
         self._startup_queries: list[str] = []
         self._deferred_start = None  # loading torch and the model, after the start-up index and search
+        self._last_refresh = time.monotonic()  # the index's folder was last checked (or indexed) then
+        self._refresh_timer = QTimer(self, interval=REFRESH_EVERY_MS, timeout=self.refresh_if_stale)
+        self._refresh_timer.start()
         self.wizard = None  # the training wizard, while open
 
         self.jobs = JobRunner("fph-jobs", self)
@@ -590,11 +599,18 @@ class MainWindow(QMainWindow):
     def _refuse_second_index(self) -> None:
         self.show_message("A folder is being indexed: wait for it to finish, or cancel it (Esc) first.", TOPIC_INDEX)
 
-    def index_folder(self, folder: str, batch_size: int = 16) -> JobHandle | None:
+    def index_folder(self, folder: str, batch_size: int = 16, quiet: bool = False) -> JobHandle | None:
         """Index (or update the index of) ``folder`` with the chosen model; returns the job's handle.
         Without a model, the folder is remembered and indexed once one is chosen. Batches of 16 (the
-        CLI uses 32) keep a cancel quick on a CPU: the indexer checks between batches."""
+        CLI uses 32) keep a cancel quick on a CPU: the indexer checks between batches. ``quiet``: the
+        automatic check for new photos, which speaks only when it found something."""
         folder = str(folder)
+        if quiet:
+            self._last_refresh = time.monotonic()
+            return self._submit(
+                self.jobs, "refresh", tasks.index_folder, folder, **self._model_arguments(),
+                batch_size=batch_size, on_finished=self._refreshed,
+            )  # fmt: skip
         if not self._has_model():
             self._pending_folder = folder
             self._ask_for_model(f"{tasks.folder_name(folder)} is indexed as soon as you have.")
@@ -603,19 +619,15 @@ class MainWindow(QMainWindow):
             self._refuse_second_index()
             return None
         self.pages.setCurrentIndex(PAGE_MAIN)
-        choice = self.settings.model_choice
-        model = self.settings.model_path if choice == CHOICE_FILE else None
-        bits = self.settings.unsupervised_bits if choice == CHOICE_PRETRAINED else None
         self.jobs.cancel(kind="open")  # reopening the last index at start-up is superseded
+        self.jobs.cancel(kind="refresh")  # the user's own indexing does the same and more
         self.index_label.setText(f"Indexing <b>{tasks.folder_name(folder)}</b>…")
         handle = self._submit(
             self.jobs,
             "index",
             tasks.index_folder,
             folder,
-            model,
-            self.settings.device,
-            unsupervised_bits=bits,
+            **self._model_arguments(),
             batch_size=batch_size,
             on_finished=self._index_finished,
             on_failed=self._index_failed,
@@ -624,6 +636,44 @@ class MainWindow(QMainWindow):
         )
         self.status_label.setText(f"Indexing {tasks.folder_name(folder)}…")
         return handle
+
+    def _model_arguments(self) -> dict:
+        """``model_path``, ``device`` and ``unsupervised_bits`` for :func:`tasks.index_folder`, from the settings."""
+        choice = self.settings.model_choice
+        return {
+            "model_path": self.settings.model_path if choice == CHOICE_FILE else None,
+            "device": self.settings.device,
+            "unsupervised_bits": self.settings.unsupervised_bits if choice == CHOICE_PRETRAINED else None,
+        }
+
+    # -- staying current -----------------------------------------------------------------------------
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
+            QTimer.singleShot(0, self.refresh_if_stale)
+
+    def refresh_if_stale(self) -> JobHandle | None:
+        """Pick up photos added, changed or deleted in the folder since it was last checked, without
+        the user asking: when the window comes to the front, and every few minutes."""
+        state = self.index_state
+        if state is None or self._closing or not self._has_model() or state.offline:
+            return None
+        if time.monotonic() - self._last_refresh < REFRESH_AFTER_S:
+            return None
+        if any(h.kind in ("index", "open", "refresh", "model") for h in self._active.values()):
+            return None
+        if not Path(state.folder).is_dir():
+            return None
+        return self.index_folder(state.folder, quiet=True)
+
+    def _refreshed(self, state: tasks.IndexState) -> None:
+        if self.index_state is None or state.folder != self.index_state.folder or self._indexing():
+            return  # another folder was opened meanwhile: this result is of no use
+        self._set_index_state(state)
+        if state.changes:
+            self.status_label.setText(state.summary)
+            if self.query_paths:
+                self.run_search(announce=False)
 
     def _open_index(self, folder: str, model_path: str) -> JobHandle | None:
         return self._submit(
@@ -694,6 +744,8 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(recent))
 
     def _set_index_state(self, state: tasks.IndexState) -> None:
+        if self.index_state is None or self.index_state.folder != state.folder:
+            self._last_refresh = time.monotonic()  # a folder just opened or indexed is current
         self.index_state = state
         self._show_index_label()
         self._update_model_label()
@@ -951,6 +1003,7 @@ class MainWindow(QMainWindow):
 
     def cancel_work(self) -> None:
         self.jobs.cancel(kind="index")
+        self.jobs.cancel(kind="refresh")
         self.jobs.cancel(kind="model")
         self.lookups.cancel()
         self.status_label.setText("Cancelling…")

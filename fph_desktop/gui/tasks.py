@@ -71,6 +71,7 @@ class IndexState:
     complete: bool = True
     offline: bool = False
     seconds: float = 0.0  # wall time of the whole job (fitting the codes included), 0 when only opened
+    changes: int = 0  # photos added, changed, moved, copied, removed or failed by this update
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,9 @@ def index_folder(
         problem = f"none of its {unreadable} photos could be read" if unreadable else "no photos found"
         raise BadFolderError(problem, folder, "choose a folder with photos (JPEG, PNG, …); the index you work in stays as it was")
     seconds = time.monotonic() - started
-    return _state(library, index_summary(report, len(library), seconds, fitting), not report.offline, seconds)
+    state = _state(library, index_summary(report, len(library), seconds, fitting), not report.offline, seconds)
+    state.changes = report.encoded + report.moved + report.reused + report.deleted + report.failed
+    return state
 
 
 @dataclass(frozen=True)
