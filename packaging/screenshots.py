@@ -8,7 +8,10 @@ grab the window. The model and index are kept in ``--work`` so a second run take
 The training wizard is shot on a real run over birds-dev (EfficientNet-Lite0, fast CPU mode, the
 wizard's defaults): each page, the plot mid-run, and the finished run with its test mAP.
 
-    QT_QPA_PLATFORM=offscreen python packaging/screenshots.py [--data DIR] [--out docs/screenshots] [--only main|wizard]
+The look-alike groups window is shot on a copy of the train photos with one byte-identical copy of a
+photo of the largest group (the exact-copy badge), indexed with the codes fitted on the train photos.
+
+    QT_QPA_PLATFORM=offscreen python packaging/screenshots.py [--data DIR] [--out docs/screenshots] [--only main|groups|wizard]
 """
 
 from __future__ import annotations
@@ -104,7 +107,9 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "fph-desktop-screenshots")
     parser.add_argument("--query", default="test/017.Cardinal", help="class folder of the query photo, relative to --data")
     parser.add_argument("--size", default="1360x860")
-    parser.add_argument("--only", choices=["main", "wizard"], help="only the main window's shots, or only the wizard's")
+    parser.add_argument(
+        "--only", choices=["main", "groups", "wizard"], help="only the main window's shots, the groups window's, or the wizard's"
+    )
     parser.add_argument("--epochs", type=int, default=0, help="wizard run length (0: the wizard's default)")
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -122,6 +127,8 @@ def main() -> int:
     fresh.unlink(missing_ok=True)
     if args.only == "wizard":
         return wizard_shots(app, args)
+    if args.only == "groups":
+        return groups_shot(app, args, width, height)
 
     # 1. First run: the three ways forward.
     window = MainWindow(AppSettings(), start_background=False)
@@ -159,7 +166,92 @@ def main() -> int:
     window.shutdown()
     resources.set_theme(None)
     apply_theme(app)
-    return 0 if args.only == "main" else wizard_shots(app, args)
+    if args.only == "main":
+        return 0
+    groups_shot(app, args, width, height)
+    return wizard_shots(app, args)
+
+
+def index_with_window(app, settings, folder: Path, width: int, height: int):
+    """A main window with ``settings`` that has indexed ``folder`` (up to date in seconds when it was before)."""
+    from fph_desktop.gui.main_window import MainWindow
+
+    window = MainWindow(settings, start_background=False)
+    window.resize(width, height)
+    window.show()
+    states, failures = [], []
+    window.indexReady.connect(states.append)
+    window.jobFailed.connect(lambda kind, message: failures.append(f"{kind}: {message}"))
+    started = time.monotonic()
+    window.index_folder(str(folder))
+    wait_for(app, lambda: (states and states[-1].complete) or failures, 3600, f"the index of {folder}")
+    if failures:
+        raise SystemExit("; ".join(failures))
+    print(f"indexed: {states[-1].summary} ({time.monotonic() - started:.0f} s)")
+    return window
+
+
+def groups_shot(app, args, width: int, height: int) -> int:
+    """The look-alike groups window at its default radius, on the train photos plus one exact copy."""
+    import shutil
+
+    from PySide6.QtWidgets import QAbstractItemView
+
+    from fph_desktop.gui import tasks
+    from fph_desktop.gui.groups_view import GroupsWindow, PathRole
+    from fph_desktop.gui.settings import CHOICE_FILE, CHOICE_PRETRAINED, AppSettings
+    from fph_desktop.index.groups import groups_in_index
+
+    # 1. The codes fitted on the train photos (as the main shots make them), and a small group to copy a
+    # photo of: the shot shows that group whole, and the next one.
+    settings = AppSettings()
+    settings.model_choice = CHOICE_PRETRAINED
+    window = index_with_window(app, settings, args.data / "train", width, height)
+    model = tasks.existing_unsupervised_model(str(args.data / "train"), settings.unsupervised_bits)
+    found = groups_in_index(window.index_state.library.db_path, 4).groups
+    chosen = next((g for g in found if len(g) == 4), found[0]).representative.relpath
+    window.shutdown()
+    window.deleteLater()
+
+    # 2. The same photos and a byte copy of that group's first photo, as a camera import leaves one.
+    folder = args.work / "groups" / "birds"
+    if not folder.is_dir():
+        shutil.copytree(args.data / "train", folder)
+    original = folder / chosen
+    copy = original.with_name(f"{original.stem}_copy{original.suffix}")
+    for stale in folder.rglob("*_copy.*"):  # the copy of an earlier run's choice
+        if stale != copy:
+            stale.unlink()
+    if not copy.is_file():
+        shutil.copyfile(original, copy)
+    settings = AppSettings()
+    settings.model_choice, settings.model_path = CHOICE_FILE, str(model)
+    window = index_with_window(app, settings, folder, width, height)
+
+    # 3. The groups window, opened by its action, with the copy selected and its thumbnails drawn.
+    window.groups_action.trigger()
+    groups = window.findChild(GroupsWindow)
+    groups.resize(1080, 720)
+    wait_for(app, lambda: groups.result is not None, 600, "the groups")
+    row = next(item for item in groups.photo_items() if item.data(0, PathRole) == str(copy))
+    groups.tree.setCurrentItem(row)
+    groups.tree.scrollToItem(row.parent(), QAbstractItemView.ScrollHint.PositionAtTop)  # its group, then the next
+    app.processEvents()
+    groups.tree.viewport().grab()  # the view asks for thumbnails as it paints its rows
+
+    def visible_thumbnails_loaded() -> bool:
+        viewport = groups.tree.viewport().rect()
+        paths = [item.data(0, PathRole) for item in groups.photo_items() if groups.tree.visualItemRect(item).intersects(viewport)]
+        return bool(paths) and all(groups.loader.cached(p) is not None for p in paths)
+
+    wait_for(app, visible_thumbnails_loaded, 120, "the thumbnails")
+    app.processEvents()
+    print(f"groups: {groups.summary.text()}")
+    save(groups, args.out / "groups.png")
+    window.shutdown()
+    groups.deleteLater()
+    window.deleteLater()
+    return 0
 
 
 def wizard_shots(app, args) -> int:

@@ -230,6 +230,10 @@ class MainWindow(QMainWindow):
             self.reindex,
             QKeySequence.StandardKey.Refresh,
         )
+        self.groups_action = self._action(
+            "Find look-alike &groups…", "compare", "Group the look-alikes of the current folder", self.show_groups, "Ctrl+G"
+        )
+        self.groups_action.setIconText("Look-alike groups")
         self.cancel_action = self._action(
             "&Cancel", "cancel", "Stop the running work (what is done so far is kept)", self.cancel_work, "Esc"
         )
@@ -275,7 +279,7 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu("&File")
         file_menu.addActions([self.open_action, self.paste_action])
         file_menu.addSeparator()
-        file_menu.addActions([self.index_action, self.reindex_action])
+        file_menu.addActions([self.index_action, self.reindex_action, self.groups_action])
         self.recent_menu = file_menu.addMenu("&Recent folders")
         file_menu.addSeparator()
         file_menu.addActions([self.cancel_action, self.quit_action])
@@ -296,7 +300,7 @@ class MainWindow(QMainWindow):
         toolbar.setMovable(False)
         toolbar.setIconSize(QSize(20, 20))
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        toolbar.addActions([self.index_action, self.open_action, self.paste_action])
+        toolbar.addActions([self.index_action, self.open_action, self.paste_action, self.groups_action])
         toolbar.addSeparator()
         toolbar.addActions([self.load_model_action, self.train_action])
         spacer = QWidget()
@@ -788,6 +792,11 @@ class MainWindow(QMainWindow):
                 on_failed=lambda handle, message: self.show_message(f"Could not list the skipped files: {message}"),
             )
 
+    def show_groups(self) -> None:
+        from .groups_view import show_groups_window
+
+        show_groups_window(self)
+
     # -- queries ----------------------------------------------------------------------------------------
     def open_photos(self) -> None:
         from .drop_area import image_suffixes
@@ -1015,6 +1024,7 @@ class MainWindow(QMainWindow):
         self.index_action.setEnabled(not indexing)
         self.reindex_action.setEnabled(not indexing and (self.index_state is not None or bool(self.settings.last_folder)))
         self.recent_menu.setEnabled(not indexing and bool(self.settings.recent_folders))
+        self.groups_action.setEnabled(self.index_state is not None)
 
     # -- messages and dialogs ---------------------------------------------------------------------------
     def show_message(self, text: str, topic: str | None = None) -> None:
