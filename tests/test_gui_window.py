@@ -461,7 +461,7 @@ def test_new_and_deleted_photos_are_picked_up_when_the_window_comes_back(qtbot, 
 
     state = _index(qtbot, window, photo_folder)
     before = state.photos
-    assert window.refresh_if_stale() is None  # just indexed: nothing to check yet
+    assert window.refresh_if_stale() == []  # just indexed: nothing to check yet
     new = photo_folder / "train" / "new-visitor.jpg"
     shutil.copy(sorted(photo_folder.glob("test/*/*.jpg"))[0], new)  # a copy: its code is reused
     (sorted(photo_folder.glob("train/*/*.jpg"))[0]).unlink()

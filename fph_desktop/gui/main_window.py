@@ -23,6 +23,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGu
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QDockWidget,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -170,6 +171,8 @@ class MainWindow(QMainWindow):
         self._pending_folder: str | None = None  # asked to index before a model was chosen
         self._startup_queries: list[str] = []
         self._deferred_start = None  # loading torch and the model, after the start-up index and search
+        self.folder_states: dict[str, tasks.IndexState] = {}  # the library's folders opened or indexed
+        self._index_queue: list[str] = []  # library folders waiting to be indexed (after a model change)
         self._last_refresh = time.monotonic()  # the index's folder was last checked (or indexed) then
         self._refresh_timer = QTimer(self, interval=REFRESH_EVERY_MS, timeout=self.refresh_if_stale)
         self._refresh_timer.start()
@@ -186,6 +189,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_toolbar()
         self._build_central()
+        self._build_library_panel()
         self._build_status_bar()
         self._restore_layout()
         self._refresh_recent_menu()
@@ -364,6 +368,28 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.pages, 1)
         self.setCentralWidget(central)
 
+    def _build_library_panel(self) -> None:
+        from .library_panel import LibraryPanel
+
+        self.library_panel = LibraryPanel()
+        self.library_panel.addRequested.connect(self.choose_folder)
+        self.library_panel.updateRequested.connect(self.index_folder)
+        self.library_panel.removeRequested.connect(self.remove_folder)
+        self.library_panel.revealRequested.connect(self._reveal_folder)
+        self.library_panel.folderSelected.connect(self.select_folder)
+        self.library_dock = QDockWidget("Library", self)
+        self.library_dock.setObjectName("LibraryDock")
+        self.library_dock.setWidget(self.library_panel)
+        self.library_dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetClosable | QDockWidget.DockWidgetFeature.DockWidgetMovable
+        )
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.library_dock)
+        toggle = self.library_dock.toggleViewAction()
+        toggle.setText("&Library (folders searched together)")
+        toggle.setShortcut(QKeySequence("Ctrl+L"))
+        self.view_menu.insertAction(self.view_menu.actions()[0], toggle)
+        self.library_dock.setVisible(len(self.settings.library_folders) > 1)  # shown once there is a library to see
+
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.status_label = StatusText("Starting…")
@@ -431,6 +457,9 @@ class MainWindow(QMainWindow):
                 model = tasks.existing_unsupervised_model(folder, self.settings.unsupervised_bits)
                 index_model = str(model) if model is not None else None
         if folder and index_model:
+            for other in self.settings.library_folders:
+                if other != folder:
+                    self._open_index(other, index_model)
             self._open_index(folder, index_model)
         else:
             self._run_deferred_start()
@@ -520,7 +549,7 @@ class MainWindow(QMainWindow):
         folder = self.index_state.folder if self.index_state else self.settings.last_folder
         self._model_chosen()
         if reindex and folder and not self._indexing():
-            self.index_folder(folder)
+            self.reindex_library(first=folder)  # one model for the whole library: every folder, this one first
 
     def _model_failed(self, handle: JobHandle, message: str) -> None:
         self._reindex_after_model = False
@@ -612,7 +641,7 @@ class MainWindow(QMainWindow):
         if quiet:
             self._last_refresh = time.monotonic()
             return self._submit(
-                self.jobs, "refresh", tasks.index_folder, folder, **self._model_arguments(),
+                self.jobs, "refresh", tasks.index_folder, folder, **self._model_arguments(folder),
                 batch_size=batch_size, on_finished=self._refreshed,
             )  # fmt: skip
         if not self._has_model():
@@ -631,7 +660,7 @@ class MainWindow(QMainWindow):
             "index",
             tasks.index_folder,
             folder,
-            **self._model_arguments(),
+            **self._model_arguments(folder),
             batch_size=batch_size,
             on_finished=self._index_finished,
             on_failed=self._index_failed,
@@ -639,16 +668,24 @@ class MainWindow(QMainWindow):
             on_partial=self._index_partial,
         )
         self.status_label.setText(f"Indexing {tasks.folder_name(folder)}…")
+        if handle is not None:
+            handle.folder = folder  # the library panel shows it as being indexed
+            self._update_library_panel()
         return handle
 
-    def _model_arguments(self) -> dict:
-        """``model_path``, ``device`` and ``unsupervised_bits`` for :func:`tasks.index_folder`, from the settings."""
+    def _model_arguments(self, folder: str | None = None) -> dict:
+        """``model_path``, ``device`` and ``unsupervised_bits`` for :func:`tasks.index_folder`, from the
+        settings. One model for the whole library: with the pretrained choice, a folder added to a
+        library takes the codes fitted on the library's first folder, so they are searched together."""
         choice = self.settings.model_choice
-        return {
-            "model_path": self.settings.model_path if choice == CHOICE_FILE else None,
-            "device": self.settings.device,
-            "unsupervised_bits": self.settings.unsupervised_bits if choice == CHOICE_PRETRAINED else None,
-        }
+        model = self.settings.model_path if choice == CHOICE_FILE else None
+        bits = self.settings.unsupervised_bits if choice == CHOICE_PRETRAINED else None
+        if choice == CHOICE_PRETRAINED and folder is not None:
+            others = [s for f, s in self.folder_states.items() if f != folder and s.model_path]
+            own = tasks.existing_unsupervised_model(folder, bits)
+            if others and own is None:
+                model, bits = others[0].model_path, None
+        return {"model_path": model, "device": self.settings.device, "unsupervised_bits": bits}
 
     # -- staying current -----------------------------------------------------------------------------
     def changeEvent(self, event) -> None:  # noqa: N802 - Qt's name
@@ -656,24 +693,26 @@ class MainWindow(QMainWindow):
         if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
             QTimer.singleShot(0, self.refresh_if_stale)
 
-    def refresh_if_stale(self) -> JobHandle | None:
-        """Pick up photos added, changed or deleted in the folder since it was last checked, without
-        the user asking: when the window comes to the front, and every few minutes."""
-        state = self.index_state
-        if state is None or self._closing or not self._has_model() or state.offline:
-            return None
+    def refresh_if_stale(self) -> list[JobHandle]:
+        """Pick up photos added, changed or deleted in the library's folders since they were last
+        checked, without the user asking: when the window comes to the front, and every few minutes."""
+        if self.index_state is None or self._closing or not self._has_model():
+            return []
         if time.monotonic() - self._last_refresh < REFRESH_AFTER_S:
-            return None
+            return []
         if any(h.kind in ("index", "open", "refresh", "model") for h in self._active.values()):
-            return None
-        if not Path(state.folder).is_dir():
-            return None
-        return self.index_folder(state.folder, quiet=True)
+            return []
+        folders = [f for f, state in self.folder_states.items() if not state.offline and Path(f).is_dir()]
+        return [h for h in (self.index_folder(f, quiet=True) for f in folders) if h is not None]
 
     def _refreshed(self, state: tasks.IndexState) -> None:
-        if self.index_state is None or state.folder != self.index_state.folder or self._indexing():
-            return  # another folder was opened meanwhile: this result is of no use
-        self._set_index_state(state)
+        if state.folder not in self.folder_states or self._indexing():
+            return  # removed from the library, or being indexed by the user: this result is of no use
+        if self.index_state is not None and state.folder == self.index_state.folder:
+            self._set_index_state(state)
+        else:
+            self.folder_states[state.folder] = state
+            self._update_library_panel()
         if state.changes:
             self.status_label.setText(state.summary)
             if self.query_paths:
@@ -699,13 +738,25 @@ class MainWindow(QMainWindow):
             self._set_index_state(result)
 
     def _index_finished(self, state: tasks.IndexState) -> None:
+        before = self.settings.library_folders
+        self.settings.add_library_folder(state.folder)
         self.settings.add_recent_folder(state.folder)  # only a folder that was indexed is remembered
+        if len(before) == 1 and state.folder not in before:
+            self.library_dock.show()  # a second folder: from now on they are searched together
         self._refresh_recent_menu()
         self._set_index_state(state)
         self.banner.clear(TOPIC_INDEX)
         self.status_label.setText(state.summary or "Index ready.")
         if self._search_pending or self.query_paths:
             self.run_search(announce=False)  # the finish message stays; the results say what was found
+        if self._index_queue:
+            QTimer.singleShot(0, self._index_next_in_queue)
+
+    def _index_next_in_queue(self) -> None:
+        while self._index_queue and not self._indexing():
+            folder = self._index_queue.pop(0)
+            if Path(folder).is_dir() and self.index_folder(folder) is not None:
+                return
 
     def _index_opened(self, state: tasks.IndexState) -> None:
         self._set_index_state(state)
@@ -750,7 +801,9 @@ class MainWindow(QMainWindow):
     def _set_index_state(self, state: tasks.IndexState) -> None:
         if self.index_state is None or self.index_state.folder != state.folder:
             self._last_refresh = time.monotonic()  # a folder just opened or indexed is current
+        self.folder_states[state.folder] = state
         self.index_state = state
+        self._update_library_panel()
         self._show_index_label()
         self._update_model_label()
         self._update_actions()
@@ -767,6 +820,9 @@ class MainWindow(QMainWindow):
             f"{state.photos:,} photos",
             model_words(state.model_description, state.model_path),
         ]
+        searched = self.searched_folders()
+        if len(searched) > 1:  # a library: say what a search covers
+            parts.insert(2, f"searching {len(searched)} folders, {sum(s.photos for s in searched):,} photos")
         if state.skipped:
             parts.append(f'<a href="skipped">{state.skipped} skipped</a>')
         if state.offline:
@@ -791,6 +847,62 @@ class MainWindow(QMainWindow):
                 on_finished=lambda items: SkippedDialog(folder, items, self).open(),
                 on_failed=lambda handle, message: self.show_message(f"Could not list the skipped files: {message}"),
             )
+
+    # -- the library -----------------------------------------------------------------------------------
+    def _update_library_panel(self) -> None:
+        from .library_panel import FolderRow
+
+        searched = {s.folder for s in self.searched_folders()}
+        indexing = {getattr(h, "folder", None) for h in self._active.values() if h.kind == "index"}
+        rows = []
+        for folder in self.settings.library_folders:
+            state = self.folder_states.get(folder)
+            if folder in indexing:
+                kind = "indexing"
+            elif state is None:
+                kind = "waiting" if Path(folder).is_dir() else "offline"
+            elif state.offline or not Path(folder).is_dir():
+                kind = "offline"
+            elif folder not in searched:
+                kind = "other-model"
+            else:
+                kind = "ready" if state.complete else "incomplete"
+            current = self.index_state is not None and self.index_state.folder == folder
+            rows.append(FolderRow(folder, state.photos if state else 0, state.skipped if state else 0, kind, current))
+        self.library_panel.set_rows(rows)
+
+    def remove_folder(self, folder: str) -> None:
+        """Stop searching ``folder``: out of the library; its photos and its index file stay."""
+        self.settings.remove_library_folder(folder)
+        self.folder_states.pop(folder, None)
+        if self.index_state is not None and self.index_state.folder == folder:
+            self.index_state = next(iter(self.folder_states.values()), None)
+            self._show_index_label()
+            self._update_actions()
+        self._update_library_panel()
+        self.status_label.setText(f"{tasks.folder_name(folder)} is no longer searched; its photos and index are untouched.")
+        if self.query_paths and self.index_state is not None:
+            self.run_search(announce=False)
+        elif self.index_state is None:
+            self.results.clear("Index a folder (Ctrl+I) to search it.")
+            self.comparison.clear()
+
+    def select_folder(self, folder: str) -> None:
+        """Make ``folder`` the current one (the status bar's, the one Update index and groups work on)."""
+        state = self.folder_states.get(folder)
+        if state is not None:
+            self._set_index_state(state)
+
+    def _reveal_folder(self, folder: str) -> None:
+        from .results_view import reveal_in_file_manager
+
+        reveal_in_file_manager(folder)
+
+    def reindex_library(self, first: str | None = None) -> None:
+        """Index every folder of the library again, one after the other (after the model changed)."""
+        folders = ([first] if first else []) + [f for f in self.settings.library_folders if f != first]
+        self._index_queue = folders
+        self._index_next_in_queue()
 
     def show_groups(self) -> None:
         from .groups_view import show_groups_window
@@ -876,7 +988,7 @@ class MainWindow(QMainWindow):
             self.lookups,
             "search",
             tasks.search,
-            self.index_state.library,
+            self._search_library(),
             list(self.query_paths),
             self.results.top_k.value(),
             self.results.hide_duplicates.isChecked(),
@@ -885,6 +997,20 @@ class MainWindow(QMainWindow):
             on_finished=lambda outcome: self._search_finished(outcome, announce),
             on_failed=self._search_failed,
         )
+
+    def searched_folders(self) -> list[tasks.IndexState]:
+        """The library's folders a search covers: those indexed with the current folder's model."""
+        current = self.index_state
+        if current is None:
+            return []
+        fingerprint = current.library.encoder.fingerprint
+        states = [s for s in self.folder_states.values() if s.library.encoder.fingerprint == fingerprint and len(s.library)]
+        return states or [current]
+
+    def _search_library(self):
+        from ..index.collection import library_of
+
+        return library_of([s.library for s in self.searched_folders()])
 
     def _search_finished(self, outcome, announce: bool) -> None:
         self.banner.clear(TOPIC_INDEX)
@@ -1002,6 +1128,8 @@ class MainWindow(QMainWindow):
 
     def _job_ended(self, handle: JobHandle) -> None:
         self._active.pop(handle.id, None)
+        if handle.kind == "index":
+            QTimer.singleShot(0, self._update_library_panel)
         if self._deferred_start is not None and not self._search_pending:
             if not any(h.kind in ("open", "search") for h in self._active.values()):
                 QTimer.singleShot(0, self._run_deferred_start)  # after the job's own handlers ran

@@ -107,6 +107,24 @@ class AppSettings:
         recent = self.recent_folders
         return recent[0] if recent else None
 
+    # -- the library: the folders searched together ------------------------------------------------
+    @property
+    def library_folders(self) -> list[str]:
+        value = self.store.value("library/folders", None)
+        if value is None:  # settings from before libraries: the folder last worked in
+            return [self.last_folder] if self.last_folder else []
+        if isinstance(value, str):
+            value = [value] if value else []
+        return [str(v) for v in (value or [])]
+
+    def add_library_folder(self, folder: str) -> None:
+        folders = self.library_folders
+        if folder not in folders:
+            self.store.setValue("library/folders", folders + [folder])
+
+    def remove_library_folder(self, folder: str) -> None:
+        self.store.setValue("library/folders", [f for f in self.library_folders if f != folder])
+
     # -- search ----------------------------------------------------------------------------------
     @property
     def top_k(self) -> int:
