@@ -108,7 +108,9 @@ def main() -> int:
     parser.add_argument("--query", default="test/017.Cardinal", help="class folder of the query photo, relative to --data")
     parser.add_argument("--size", default="1360x860")
     parser.add_argument(
-        "--only", choices=["main", "groups", "wizard"], help="only the main window's shots, the groups window's, or the wizard's"
+        "--only",
+        choices=["main", "groups", "library", "wizard"],
+        help="only the main window's shots, the groups window's, the library's, or the wizard's",
     )
     parser.add_argument("--epochs", type=int, default=0, help="wizard run length (0: the wizard's default)")
     args = parser.parse_args()
@@ -129,6 +131,8 @@ def main() -> int:
         return wizard_shots(app, args)
     if args.only == "groups":
         return groups_shot(app, args, width, height)
+    if args.only == "library":
+        return library_shot(app, args, width, height)
 
     # 1. First run: the three ways forward.
     window = MainWindow(AppSettings(), start_background=False)
@@ -169,6 +173,7 @@ def main() -> int:
     if args.only == "main":
         return 0
     groups_shot(app, args, width, height)
+    library_shot(app, args, width, height)
     return wizard_shots(app, args)
 
 
@@ -189,6 +194,39 @@ def index_with_window(app, settings, folder: Path, width: int, height: int):
         raise SystemExit("; ".join(failures))
     print(f"indexed: {states[-1].summary} ({time.monotonic() - started:.0f} s)")
     return window
+
+
+def library_shot(app, args, width: int, height: int) -> int:
+    """Two folders searched together: the train photos and the test photos copied into a folder of
+    their own ("Spring trip"), the library panel open, a query's results from both."""
+    import shutil
+
+    from fph_desktop.gui.settings import CHOICE_PRETRAINED, AppSettings
+
+    trip = args.work / "library" / "Spring trip"
+    if not trip.is_dir():
+        shutil.copytree(args.data / "test", trip)
+    settings = AppSettings()
+    settings.model_choice = CHOICE_PRETRAINED
+    settings.top_k = 18
+    window = index_with_window(app, settings, args.data / "train", width, height)
+    states, outcomes = [], []
+    window.indexReady.connect(states.append)
+    window.searchFinished.connect(outcomes.append)
+    window.index_folder(str(trip))
+    wait_for(app, lambda: states and states[-1].folder == str(trip) and states[-1].complete, 3600, "the second folder")
+    window.library_dock.show()
+    query = sorted((args.data / "test" / "014.Indigo_Bunting").glob("*.jpg"))[1]
+    window.set_queries([str(query)])
+    wait_for(app, lambda: outcomes, 600, "the search")
+    grid = window.results
+    grid.view.grab()
+    wait_for(app, lambda: all(grid.loader.cached(item.path) is not None for item in grid.model.items[:9]), 120, "thumbnails")
+    app.processEvents()
+    save(window, args.out / "library.png")
+    window.shutdown()
+    window.deleteLater()
+    return 0
 
 
 def groups_shot(app, args, width: int, height: int) -> int:
