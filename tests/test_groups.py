@@ -167,3 +167,20 @@ def test_groups_uses_the_latest_index_or_the_one_of_model(
     assert run("groups", folder, "--radius", 0, "--model", folder / "unknown.fph") == 2
     err = capsys.readouterr().err
     assert "has not been indexed with" in err and "unknown.fph" in err
+
+
+def test_of_byte_identical_files_the_copy_by_its_name_is_flagged_not_the_original():
+    """``IMG_1234 (1).jpg`` sorts before ``IMG_1234.jpg``: "select exact copies, move to trash" must
+    still keep the original's name."""
+    import numpy as np
+
+    from fph_desktop.index.groups import find_groups
+
+    relpaths = ["IMG_1234 (1).jpg", "IMG_1234-2.jpg", "IMG_1234.jpg", "IMG_9999.jpg"]
+    packed = np.zeros((4, 2), np.uint8)
+    packed[3] = 255
+    same = b"\x01" * 32
+    grouping = find_groups(packed, 16, 0, relpaths, [100] * 4, [same, same, same, b"\x02" * 32])
+    [group] = grouping.groups
+    flagged = {m.relpath: m.duplicate_of for m in group.members}
+    assert flagged == {"IMG_1234 (1).jpg": "IMG_1234.jpg", "IMG_1234-2.jpg": "IMG_1234.jpg", "IMG_1234.jpg": None}

@@ -73,9 +73,10 @@ def add_search_parser(subparsers) -> None:
     search.add_argument(
         "--rerank",
         type=non_negative_int,
-        default=0,
+        default=None,
         metavar="N",
-        help="re-rank the N best Hamming candidates by asymmetric distance",
+        help="re-rank the N best Hamming candidates by the stored real-valued outputs, after the query's "
+        "edited copies (default 100; 0: by Hamming distance alone)",
     )
     search.add_argument("--backend", choices=("auto", "numpy", "faiss"), default="auto", help="search backend")
     search.add_argument(
@@ -213,7 +214,7 @@ def run_search(args: argparse.Namespace) -> int:
     if len(library) == 0:
         raise IndexStoreError("holds no photos yet", library.folder, f"run `fph-desktop index {library.folder}`")
     if args.hide_duplicates or args.combined:
-        if args.radius is not None or args.rerank:
+        if args.radius is not None or args.rerank is not None:
             raise BadArgumentError("--hide-duplicates and --combined work with -k, not with --radius or --rerank")
         return _print_outcome(
             search_many(library, [str(p) for p in args.images], args.k, args.hide_duplicates, args.combined), args.json

@@ -4,7 +4,10 @@ How one update runs, and why:
 
 1. Scan the folder (size + mtime of every photo; cheap). A missing folder is *offline*: the index
    is left exactly as it was, because a removable drive that is unplugged must not empty it.
-2. Compare with the store. Unchanged files (same size and mtime_ns) are not opened. Files that
+2. Compare with the store. Unchanged files (same size and mtime_ns) are not opened, except photos
+   indexed before the index stored each code's real-valued outputs and perceptual hash (schema 2):
+   they are encoded once more, so an index made by an older version gains what the search needs to
+   find edited copies at its first update (:mod:`.copies`). Files that
    failed before and have not changed are not retried, unless the failure was of the file's access
    rather than its content (permission denied, unreadable, passed over) or ``retry_skipped`` asks;
    their reason stays on record. Files passed over by the scan (a HEIC photo without the extra, a
@@ -13,10 +16,11 @@ How one update runs, and why:
 3. Every other file is read once (streamed when it is larger than 64 MB), in a thread pool that runs
    ahead of the network: the bytes are hashed (SHA-256) and, when that content already has a code in
    this index (a file moved, renamed, copied, or only touched), the code is reused without decoding.
-   Otherwise the same bytes are decoded with JPEG draft reduction and preprocessed, still in the
-   pool.
+   Otherwise the same bytes are decoded with JPEG draft reduction, hashed perceptually and
+   preprocessed, still in the pool.
 4. The main thread encodes each batch (``inference_mode``, on the GPU when there is one) and
-   commits the batch's codes and errors in one transaction. A cancel or a kill loses at most the
+   commits the batch's codes, their real-valued outputs (float16), the perceptual hashes and the
+   errors in one transaction. A cancel or a kill loses at most the
    batch in flight; the next run starts where this one stopped.
 5. Only after every batch is in are the rows of vanished files dropped (in one transaction), so a
    moved file found late in the run can still take its old code. Files under a directory that
@@ -39,9 +43,20 @@ import numpy as np
 from ..errors import display_path
 from ..imaging import MAX_IN_MEMORY_BYTES, ImageError, open_image
 from ..progress import Progress, silent
+from .copies import photo_hash, real_code_bytes
 from .lock import index_lock
 from .scanner import ScannedFile, scan_folder
-from .store import STATUS_ERROR, FileRecord, FileState, IndexStore, IndexStoreError, db_path_for, folder_key, indexes_dir
+from .store import (
+    STATUS_ERROR,
+    FileRecord,
+    FileState,
+    IndexStore,
+    IndexStoreError,
+    KnownCode,
+    db_path_for,
+    folder_key,
+    indexes_dir,
+)
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -57,6 +72,7 @@ class UpdateReport:
     scanned: int = 0  # photos found on disk
     unchanged: int = 0  # same size and mtime as indexed: not opened
     encoded: int = 0  # decoded and run through the network
+    upgraded: int = 0  # unchanged photos indexed before schema 2, given their outputs (once; counted above too)
     reused: int = 0  # code taken from identical content already indexed (copies, touched files)
     moved: int = 0  # code taken from a file that vanished from its old path (renames, moves)
     deleted: int = 0  # rows dropped because their file is gone
@@ -75,6 +91,7 @@ class UpdateReport:
             f"{self.unchanged} unchanged",
         ]
         for label, value in (
+            ("upgraded once for the new search", self.upgraded),
             ("moved", self.moved),
             ("reused", self.reused),
             ("removed", self.deleted),
@@ -108,11 +125,13 @@ class _Prepared:
     content_hash: bytes | None = None
     pixels: np.ndarray | None = None  # (3, H, W) float32, normalised
     code: bytes | None = None
+    real_code: bytes | None = None
+    photo_hash: bytes | None = None
     code_from: str | None = None
     error: str | None = None
 
 
-def _prepare(root: Path, item: ScannedFile, known_codes: dict[bytes, tuple[str, bytes]], encoder) -> _Prepared:
+def _prepare(root: Path, item: ScannedFile, known_codes: dict[bytes, KnownCode], encoder) -> _Prepared:
     """Read, hash, and decode one file. Never raises: every failure becomes ``error``."""
     path = root / item.relpath
     try:
@@ -134,10 +153,12 @@ def _prepare(root: Path, item: ScannedFile, known_codes: dict[bytes, tuple[str, 
     prepared = _Prepared(item.relpath, st.st_size, st.st_mtime_ns, content_hash=content_hash)
     known = known_codes.get(prepared.content_hash)
     if known is not None:
-        prepared.code_from, prepared.code = known
+        prepared.code_from, prepared.code = known.relpath, known.code
+        prepared.real_code, prepared.photo_hash = known.real_code, known.photo_hash
         return prepared
     try:
         image = open_image(path, encoder.decode_side, data=data)
+        prepared.photo_hash = photo_hash(image)
         prepared.pixels = encoder.to_array(image)
     except ImageError as exc:
         prepared.error = exc.reason
@@ -161,7 +182,7 @@ RETRIED_REASONS = (
 
 
 def _needs_work(item: ScannedFile, state: FileState | None, reason: str | None, retry_skipped: bool) -> bool:
-    if state is None or state.size != item.size or state.mtime_ns != item.mtime_ns:
+    if state is None or state.size != item.size or state.mtime_ns != item.mtime_ns or not state.has_outputs:
         return True
     return state.status == STATUS_ERROR and (retry_skipped or (reason or "").startswith(RETRIED_REASONS))
 
@@ -244,6 +265,7 @@ def _update_store(root, scan, encoder, progress, report, model_path, batch_size,
             return
         reasons = {s.relpath: s.reason for s in store.skipped_files()} if states else {}
         work: list[ScannedFile] = []
+        upgrades: set[str] = set()
         for item in scan.files:
             state = states.get(item.relpath)
             if not _needs_work(item, state, reasons.get(item.relpath), retry_skipped):
@@ -253,6 +275,8 @@ def _update_store(root, scan, encoder, progress, report, model_path, batch_size,
                     report.unchanged += 1
             else:
                 work.append(item)
+                if state is not None and not state.has_outputs and (state.size, state.mtime_ns) == (item.size, item.mtime_ns):
+                    upgrades.add(item.relpath)
         passed = [
             FileRecord(relpath, size, mtime, None, error=reason)
             for relpath, reason, size, mtime in scan.passed_over
@@ -267,8 +291,14 @@ def _update_store(root, scan, encoder, progress, report, model_path, batch_size,
         known_codes = store.codes_by_hash()
 
         if work:
-            progress.set_status(f"Encoding {len(work)} new or changed photos…")
-            _encode_all(root, work, encoder, store, known_codes, vanished, report, progress, batch_size, workers)
+            if upgrades:
+                progress.set_status(
+                    f"Encoding {len(work)} photos ({len(upgrades)} of them again, once: this version also stores "
+                    "what finds edited copies)…"
+                )
+            else:
+                progress.set_status(f"Encoding {len(work)} new or changed photos…")
+            _encode_all(root, work, encoder, store, known_codes, vanished, report, progress, batch_size, workers, upgrades)
 
         if vanished:
             report.deleted = store.delete_files(sorted(vanished))
@@ -276,7 +306,7 @@ def _update_store(root, scan, encoder, progress, report, model_path, batch_size,
         store.set_meta(updated=time.time(), last_update_complete=1)
 
 
-def _encode_all(root, work, encoder, store, known_codes, vanished, report, progress, batch_size, workers) -> None:
+def _encode_all(root, work, encoder, store, known_codes, vanished, report, progress, batch_size, workers, upgrades) -> None:
     workers = workers or max(1, min(8, os.cpu_count() or 1))
     total, done = len(work), 0
     pending = iter(work)
@@ -302,13 +332,17 @@ def _encode_all(root, work, encoder, store, known_codes, vanished, report, progr
                 progress.check()
                 to_encode = [p for p in batch if p.pixels is not None]
                 if to_encode:
-                    packed, _ = encoder.encode_batch(np.stack([p.pixels for p in to_encode]))
-                    for p, code in zip(to_encode, packed, strict=True):
+                    packed, real = encoder.encode_batch(np.stack([p.pixels for p in to_encode]))
+                    for p, code, u in zip(to_encode, packed, real, strict=True):
                         p.code = code.tobytes()
+                        p.real_code = real_code_bytes(u)
                         p.pixels = None
                 records = []
                 for p in batch:
-                    records.append(FileRecord(p.relpath, p.size, p.mtime_ns, p.content_hash, p.code, p.error))
+                    records.append(
+                        FileRecord(p.relpath, p.size, p.mtime_ns, p.content_hash, p.code, p.error, p.real_code, p.photo_hash)
+                    )
+                    report.upgraded += p.error is None and p.relpath in upgrades
                     if p.error is not None:
                         report.failed += 1
                     elif p.code_from is None:
@@ -318,7 +352,7 @@ def _encode_all(root, work, encoder, store, known_codes, vanished, report, progr
                     else:
                         report.reused += 1
                     if p.code is not None and p.content_hash is not None:
-                        known_codes.setdefault(p.content_hash, (p.relpath, p.code))
+                        known_codes.setdefault(p.content_hash, KnownCode(p.relpath, p.code, p.real_code, p.photo_hash))
                 store.write_records(records)
                 done += len(batch)
                 progress.set_progress(done, total)

@@ -20,9 +20,16 @@ from PIL import Image
 from ..errors import NoModelError
 from ..imaging import ImageError, open_image
 from ..progress import Progress, silent
+from .copies import photo_hash, photo_hash_word
 from .indexer import UpdateReport, update_index, write_index_meta
-from .search import SearchIndex
+from .search import DEFAULT_RERANK_DEPTH, SearchIndex
 from .store import DB_SUFFIX, IndexStore, IndexStoreError, SkippedFile, db_path_for, folder_key, indexes_dir
+
+# How search_images orders the nearest photos (see SearchIndex.ranked):
+# "default": the query's edited copies first, then the Hamming candidates by the stored outputs;
+# "outputs": the Hamming candidates by the stored outputs, copies not put first;
+# "hamming": by Hamming distance alone, ties in file order (every index before schema 2).
+RANKINGS = ("default", "outputs", "hamming")
 
 ITQ_HINT = (
     "train one with `fph-desktop train` (labelled folders), or make an unsupervised one with "
@@ -192,8 +199,9 @@ class SearchResult:
     relpath: str  # relative to the indexed folder, "/" separators
     path: Path  # absolute path (may not exist when the folder is offline)
     distance: int  # Hamming distance to the query's code
-    soft_distance: float | None = None  # asymmetric distance when re-ranked
+    soft_distance: float | None = None  # the distance it was re-ranked by (outputs, or asymmetric)
     is_query: bool = False  # the query photo itself (the GUI may hide it)
+    edited_copy: bool = False  # an edited copy of the query (or its original): same picture, other file
 
 
 @dataclass
@@ -291,11 +299,19 @@ class Library:
                 self.reload()
 
     def reload(self) -> None:
-        """Read the codes from the database again (after an update, possibly by another process)."""
+        """Read the codes (and the outputs and perceptual hashes beside them) from the database again
+        (after an update, possibly by another process)."""
         with IndexStore(self.db_path) as store:
-            relpaths, packed = store.load_codes(self.encoder.code_bytes)
-        index = SearchIndex(packed, self.encoder.code_bits, backend=self.backend)
-        self._loaded = _Loaded(index, relpaths, {p: i for i, p in enumerate(relpaths)})
+            data = store.load_search_data(self.encoder.code_bits)
+        index = SearchIndex(
+            data.packed,
+            self.encoder.code_bits,
+            backend=self.backend,
+            real_codes=data.real,
+            photo_hashes=data.photo_hashes,
+            photo_hash_valid=data.photo_hash_valid,
+        )
+        self._loaded = _Loaded(index, data.relpaths, {p: i for i, p in enumerate(data.relpaths)})
 
     def _snapshot(self) -> _Loaded:
         if self._loaded is None:
@@ -323,38 +339,64 @@ class Library:
                     return relative
         return None
 
-    def _stored_code_if_current(self, path: str | Path, relpath: str) -> np.ndarray | None:
-        """The stored code of an indexed query file, if the file is unchanged since indexing: then
-        the query is guaranteed to find itself at distance 0."""
+    def _stored_if_current(self, path: str | Path, relpath: str):
+        """What is stored of an indexed query file (a :class:`~.store.StoredOutputs`), if the file is
+        unchanged since indexing: then the query is guaranteed to find itself at distance 0."""
         with IndexStore(self.db_path) as store:
             row = store.encoded_file(relpath)
         try:
             st = os.stat(path)
         except OSError:
             return None
-        if row is None or (row[0], row[1]) != (st.st_size, st.st_mtime_ns):
+        if row is None or (row.size, row.mtime_ns) != (st.st_size, st.st_mtime_ns):
             return None
-        return np.frombuffer(row[2], dtype=np.uint8)
+        return row
 
     def search_images(
         self,
         queries: Sequence[str | Path | Image.Image],
         k: int = 20,
         *,
-        rerank_depth: int = 0,
+        rerank_depth: int | None = None,
+        ranking: str = "default",
         progress: Progress | None = None,
     ) -> list[QueryResult]:
         """The ``k`` nearest indexed photos of each query (paths anywhere on disk, or PIL images).
 
-        A query file that is itself indexed comes first, at distance 0, marked ``is_query``.
-        ``rerank_depth`` > 0 re-ranks that many Hamming candidates by asymmetric distance.
+        A query file that is itself indexed comes first, at distance 0, marked ``is_query``. Then,
+        with the ``default`` ranking (:data:`RANKINGS`), the query's edited copies (``edited_copy``),
+        then the best ``rerank_depth`` Hamming candidates (default
+        :data:`~.search.DEFAULT_RERANK_DEPTH`) by the distance between the query's real-valued outputs
+        and those stored for each photo (``soft_distance``), then the rest by Hamming distance.
+        ``rerank_depth=0`` or ``ranking="hamming"``: by Hamming distance alone, ties in file order;
+        that is also how an index not yet updated since this version stored the outputs is searched,
+        except that ``rerank_depth`` > 0 then re-ranks by the asymmetric distance to the codes.
         A query that cannot be read gets ``error`` set; the others are still searched.
         """
+        if ranking not in RANKINGS:
+            raise ValueError(f"ranking must be one of {RANKINGS}, not {ranking!r}")
         loaded = self._snapshot()
-        results, packed_rows, real_rows, self_ids = self._encode_queries(loaded, queries, rerank_depth > 0, progress)
+        if rerank_depth == 0:
+            ranking = "hamming"
+        by_outputs = ranking != "hamming" and loaded.index.real_codes is not None
+        need_real = by_outputs or (rerank_depth or 0) > 0
+        results, packed_rows, real_rows, hash_rows, self_ids = self._encode_queries(loaded, queries, need_real, progress)
         for slot, result in enumerate(results):
-            if packed_rows[slot] is not None:
-                result.results = self._search_one(loaded, packed_rows[slot], real_rows[slot], k, rerank_depth, self_ids[slot])
+            if packed_rows[slot] is None:
+                continue
+            if by_outputs:
+                hits = loaded.index.ranked(
+                    packed_rows[slot],
+                    k,
+                    real_rows[slot],
+                    hash_rows[slot],
+                    depth=DEFAULT_RERANK_DEPTH if rerank_depth is None else rerank_depth,
+                    copies_first=ranking == "default",
+                )
+                result.results = self._place_query_first(loaded, hits, k, self_ids[slot])
+            else:
+                depth = rerank_depth or 0
+                result.results = self._search_one(loaded, packed_rows[slot], real_rows[slot], k, depth, self_ids[slot])
         return results
 
     def within_radius(
@@ -362,7 +404,7 @@ class Library:
     ) -> list[QueryResult]:
         """Every indexed photo within Hamming ``radius`` (inclusive) of each query, nearest first."""
         loaded = self._snapshot()
-        results, packed_rows, _, self_ids = self._encode_queries(loaded, queries, False, progress)
+        results, packed_rows, _, _, self_ids = self._encode_queries(loaded, queries, False, progress)
         slots = [slot for slot, code in enumerate(packed_rows) if code is not None]
         if slots:
             hits = loaded.index.within_radius(np.stack([packed_rows[s] for s in slots]), radius)
@@ -377,13 +419,15 @@ class Library:
         return results
 
     def _encode_queries(self, loaded: _Loaded, queries, need_real: bool, progress: Progress | None):
-        """Codes of the queries, 32 at a time. An indexed, unchanged query file uses its stored code
-        (no decoding unless the real-valued output is needed for re-ranking)."""
+        """Codes (and real-valued outputs, perceptual hashes) of the queries, 32 at a time. An
+        indexed, unchanged query file uses what is stored for it (no decoding unless the real-valued
+        output is needed and was not stored: an index not yet updated since schema 2)."""
         progress = progress or silent()
         queries = list(queries)
         results: list[QueryResult] = []
         packed_rows: list[np.ndarray | None] = []
         real_rows: list[np.ndarray | None] = []
+        hash_rows: list[int | None] = []
         self_ids: list[int | None] = []
         for start in range(0, len(queries), 32):
             progress.check()
@@ -394,6 +438,7 @@ class Library:
                 results.append(QueryResult(name, []))
                 packed_rows.append(None)
                 real_rows.append(None)
+                hash_rows.append(None)
                 self_ids.append(None)
                 try:
                     if isinstance(query, Image.Image):
@@ -402,15 +447,20 @@ class Library:
                         relpath = self.relpath_of(query)
                         relpath = relpath if relpath in loaded.ids else None
                         if relpath is not None:
-                            stored = self._stored_code_if_current(query, relpath)
+                            stored = self._stored_if_current(query, relpath)
                             if stored is not None:
-                                packed_rows[slot] = stored
+                                packed_rows[slot] = np.frombuffer(stored.code, dtype=np.uint8)
+                                hash_rows[slot] = photo_hash_word(stored.photo_hash)
                                 self_ids[slot] = loaded.ids[relpath]
-                                if not need_real:
-                                    continue  # the stored code is the query: nothing to decode
+                                if stored.real_code is not None:
+                                    real_rows[slot] = np.frombuffer(stored.real_code, dtype="<f2").astype(np.float32)
+                                if not need_real or real_rows[slot] is not None:
+                                    continue  # what is stored is the query: nothing to decode
                         if not os.path.exists(query):
                             raise ImageError(query, "no such file")
                         image = open_image(query, self.encoder.decode_side)
+                    if hash_rows[slot] is None:
+                        hash_rows[slot] = photo_hash_word(photo_hash(image))
                     arrays.append(self.encoder.to_array(image))
                     slots.append(slot)
                 except ImageError as exc:
@@ -422,7 +472,7 @@ class Library:
                         packed_rows[slot] = code
                     real_rows[slot] = u
             progress.set_progress(min(start + 32, len(queries)), len(queries))
-        return results, packed_rows, real_rows, self_ids
+        return results, packed_rows, real_rows, hash_rows, self_ids
 
     def search_codes(
         self, packed: np.ndarray, k: int = 20, real: np.ndarray | None = None, rerank_depth: int = 0
@@ -451,8 +501,19 @@ class Library:
             softs.insert(0, own[2])
         return self._records(loaded, ids, dists, softs, self_id)
 
-    def _records(self, loaded, ids, dists, softs, self_id) -> list[SearchResult]:
+    def _place_query_first(self, loaded, hits, k, self_id) -> list[SearchResult]:
+        """A ranked search's results as records, an indexed query file itself first."""
+        softs = [None] * len(hits.ids) if hits.soft is None else [float(s) for s in hits.soft]
+        rows = [(int(i), int(d), s, bool(c)) for i, d, s, c in zip(hits.ids, hits.distances, softs, hits.copies, strict=True)]
+        if self_id is not None and k > 0:
+            own = [row for row in rows if row[0] == self_id]
+            rows = [(self_id, 0, own[0][2] if own else None, False)] + [row for row in rows if row[0] != self_id][: k - 1]
+        ids, dists, softs, copies = (list(column) for column in zip(*rows, strict=True)) if rows else ([], [], [], [])
+        return self._records(loaded, ids, dists, softs, self_id, copies)
+
+    def _records(self, loaded, ids, dists, softs, self_id, copies=None) -> list[SearchResult]:
         relpaths = loaded.relpaths
+        copies = copies or [False] * len(ids)
         return [
             SearchResult(
                 rank=rank,
@@ -461,6 +522,7 @@ class Library:
                 distance=int(d),
                 soft_distance=None if s is None else float(s),
                 is_query=bool(self_id is not None and int(i) == self_id),
+                edited_copy=bool(c),
             )
-            for rank, (i, d, s) in enumerate(zip(ids, dists, softs, strict=True))
+            for rank, (i, d, s, c) in enumerate(zip(ids, dists, softs, copies, strict=True))
         ]

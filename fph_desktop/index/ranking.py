@@ -1,5 +1,6 @@
 """Searching several photos at once, as a person wants the answer: each query's nearest photos with
-the query itself and byte-identical copies of it hidden, or one combined ranking of the whole index
+the query itself and byte-identical copies of it hidden (its edited copies first, then its
+look-alikes: ``Library.search_images``' default ranking), or one combined ranking of the whole index
 by the sum of the queries' distances. The GUI and ``fph-desktop search`` both use this."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class Hit:
     relpath: str
     distance: int  # Hamming distance (combined: the sum over the queries)
     per_query: tuple[int, ...] = ()  # combined ranking: each query's distance
+    edited_copy: bool = False  # an edited copy of the query (resized, recompressed, …), ranked first
 
 
 @dataclass
@@ -71,7 +73,7 @@ def search_many(
             if hide_duplicates and (r.is_query or (r.distance == 0 and digest is not None and _content_hash(r.path) == digest)):
                 hidden += 1
                 continue
-            hits.append(Hit(str(r.path), r.relpath, r.distance))
+            hits.append(Hit(str(r.path), r.relpath, r.distance, edited_copy=r.edited_copy))
         out.queries.append(QueryHits(str(query), hits if combined else hits[:k], result.error, hidden))
     if combined:
         usable = [q for q in out.queries if q.error is None]

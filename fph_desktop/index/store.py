@@ -6,8 +6,13 @@ mid-index (SIGKILL, power loss) leaves every batch committed before the kill, an
 continues from there. The schema carries a version (``PRAGMA user_version``) and is brought up to
 date by the migrations below; a file written by a newer app is refused, not damaged.
 
-Codes are stored packed (q/8 bytes a code, ``np.packbits`` order), never as floats. Paths are
-relative to the folder root, so a drive mounted under another letter or mount point still matches.
+Codes are stored packed (q/8 bytes a code, ``np.packbits`` order). Beside each code (schema 2):
+the network's real-valued outputs behind it (``real_code``: q float16, what re-ranks the Hamming
+candidates) and the photo's perceptual hash (``photo_hash``: 8 bytes, NULL for a photo without
+structure); together they tell a photo's edited copies from its look-alikes (:mod:`.copies`). An index
+made before them (schema 1) is migrated in place; its rows have neither until the next update encodes
+them again, and until then it is searched by the codes alone, as before. Paths are relative to the
+folder root, so a drive mounted under another letter or mount point still matches.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import numpy as np
 from .. import paths
 from ..errors import BadIndexError, ReadOnlyStorageError, StorageError, UserError, display_path, sqlite_error
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_SUFFIX = ".sqlite"
 
 STATUS_OK = "ok"
@@ -74,8 +79,15 @@ def _create_v1(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE unreadable_dirs (relpath TEXT PRIMARY KEY, reason TEXT NOT NULL)")
 
 
+def _add_outputs_v2(db: sqlite3.Connection) -> None:
+    """Schema 2: each encoded photo's real-valued outputs and perceptual hash. Existing rows get NULL
+    (the next update fills them); nothing is rewritten, so the migration is instant on any index."""
+    db.execute("ALTER TABLE files ADD COLUMN real_code BLOB")
+    db.execute("ALTER TABLE files ADD COLUMN photo_hash BLOB")
+
+
 # MIGRATIONS[v] brings a database at schema version v to v + 1 (0 = a brand-new, empty file).
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _create_v1}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _create_v1, 1: _add_outputs_v2}
 
 
 def folder_key(folder: str | Path) -> str:
@@ -113,11 +125,13 @@ class FileState:
     mtime_ns: int
     status: str
     content_hash: bytes | None
+    has_outputs: bool = True  # an encoded photo's real-valued outputs are stored (False: indexed before schema 2)
 
 
 @dataclass(frozen=True)
 class FileRecord:
-    """One row to write: an encoded photo (``code`` set) or a skipped file (``error`` set)."""
+    """One row to write: an encoded photo (``code`` set, with ``real_code`` and ``photo_hash`` when
+    known) or a skipped file (``error`` set)."""
 
     relpath: str
     size: int
@@ -125,6 +139,42 @@ class FileRecord:
     content_hash: bytes | None
     code: bytes | None = None
     error: str | None = None
+    real_code: bytes | None = None  # float16 tanh outputs (q of them)
+    photo_hash: bytes | None = None  # perceptual hash (8 bytes); None for a photo without structure
+
+
+@dataclass(frozen=True)
+class KnownCode:
+    """What an encoded photo's content gives a copy of it that needs no decoding."""
+
+    relpath: str
+    code: bytes
+    real_code: bytes
+    photo_hash: bytes | None
+
+
+@dataclass(frozen=True)
+class StoredOutputs:
+    """An indexed photo's code with what was stored beside it (``None``: not stored)."""
+
+    size: int
+    mtime_ns: int
+    code: bytes
+    real_code: bytes | None
+    photo_hash: bytes | None
+
+
+@dataclass(frozen=True)
+class SearchData:
+    """Everything a search needs, in file order: relpaths, packed codes (N, q/8), the real-valued
+    outputs (N, q) float16 or ``None`` when some photo lacks them (an index not yet updated since
+    schema 2), and the perceptual hashes ((N,) uint64, with a mask of the photos that have one)."""
+
+    relpaths: list[str]
+    packed: np.ndarray
+    real: np.ndarray | None
+    photo_hashes: np.ndarray
+    photo_hash_valid: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -141,6 +191,7 @@ class IndexStore:
     def __init__(self, db_path: str | Path, *, create: bool = False) -> None:
         self.path = Path(db_path)
         self.read_only = False
+        self.version = SCHEMA_VERSION  # what the open file holds: an older one on read-only storage
         if not create and not self.path.is_file():
             raise IndexStoreError("no such index file", self.path)
         try:
@@ -160,7 +211,8 @@ class IndexStore:
             self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?immutable=1", uri=True, isolation_level=None)
             self.read_only = True
             with self._guard("reading the index"):
-                self._check_version(self.db.execute("PRAGMA user_version").fetchone()[0])
+                self.version = self.db.execute("PRAGMA user_version").fetchone()[0]
+                self._check_version(self.version)
         with self._guard("reading the index"):
             self.db.execute("SELECT COUNT(*) FROM meta").fetchone()  # a damaged file fails here, not mid-search
 
@@ -215,6 +267,11 @@ class IndexStore:
                 version += 1
                 self.db.execute(f"PRAGMA user_version = {version}")
 
+    def _outputs(self) -> str:
+        """The schema-2 columns to select: NULLs from an older file that could not be migrated
+        (read-only storage), which is then searched by its codes alone."""
+        return "real_code, photo_hash" if self.version >= 2 else "NULL, NULL"
+
     def _check_version(self, version: int) -> None:
         if version > SCHEMA_VERSION:
             raise IndexStoreError(
@@ -263,30 +320,42 @@ class IndexStore:
         # -- files --------------------------------------------------------------------------------
 
     def file_states(self) -> dict[str, FileState]:
+        has_outputs = "status != 'ok' OR real_code IS NOT NULL" if self.version >= 2 else "status != 'ok'"
         with self._guard("reading the index"):
             return {
-                from_db_path(relpath): FileState(size, mtime_ns, status, content_hash)
-                for relpath, size, mtime_ns, status, content_hash in self.db.execute(
-                    "SELECT relpath, size, mtime_ns, status, content_hash FROM files"
+                from_db_path(relpath): FileState(size, mtime_ns, status, content_hash, bool(outputs))
+                for relpath, size, mtime_ns, status, content_hash, outputs in self.db.execute(
+                    f"SELECT relpath, size, mtime_ns, status, content_hash, {has_outputs} FROM files"
                 )
             }
 
-    def encoded_file(self, relpath: str) -> tuple[int, int, bytes] | None:
-        """(size, mtime_ns, code) of an encoded file, or None."""
+    def encoded_file(self, relpath: str) -> StoredOutputs | None:
+        """What is stored of an encoded file, or None."""
         with self._guard("reading the index"):
-            return self.db.execute(
-                "SELECT size, mtime_ns, code FROM files WHERE relpath = ? AND status = 'ok'", (to_db_path(relpath),)
+            row = self.db.execute(
+                f"SELECT size, mtime_ns, code, {self._outputs()} FROM files WHERE relpath = ? AND status = 'ok'",
+                (to_db_path(relpath),),
             ).fetchone()
+        return None if row is None else StoredOutputs(*row[:3], *(None if v is None else bytes(v) for v in row[3:]))
 
-    def codes_by_hash(self) -> dict[bytes, tuple[str, bytes]]:
-        """content hash -> (one relpath holding it, its packed code): lets a moved, copied or
-        merely touched file take its code without decoding it again."""
+    def codes_by_hash(self) -> dict[bytes, KnownCode]:
+        """content hash -> what one encoded file holding it stored: lets a moved, copied or merely
+        touched file take its code without decoding it again. Rows without real-valued outputs
+        (indexed before schema 2) are left out: their content is encoded again."""
         with self._guard("reading the index"):
-            found: dict[bytes, tuple[str, bytes]] = {}
-            for content_hash, relpath, code in self.db.execute(
-                "SELECT content_hash, relpath, code FROM files WHERE status = 'ok' AND content_hash IS NOT NULL ORDER BY relpath"
+            found: dict[bytes, KnownCode] = {}
+            for content_hash, relpath, code, real_code, photo_hash in self.db.execute(
+                f"SELECT content_hash, relpath, code, {self._outputs()} FROM files"
+                " WHERE status = 'ok' AND content_hash IS NOT NULL ORDER BY relpath"
             ):
-                found.setdefault(bytes(content_hash), (from_db_path(relpath), bytes(code)))
+                if real_code is None:
+                    continue
+                found.setdefault(
+                    bytes(content_hash),
+                    KnownCode(
+                        from_db_path(relpath), bytes(code), bytes(real_code), None if photo_hash is None else bytes(photo_hash)
+                    ),
+                )
             return found
 
     def write_records(self, records: Iterable[FileRecord]) -> None:
@@ -303,13 +372,16 @@ class IndexStore:
                     None if r.code is not None else (r.error or "unknown error"),
                     r.code,
                     now,
+                    r.real_code if r.code is not None else None,
+                    r.photo_hash if r.code is not None else None,
                 )
                 for r in records
             ]
             with self.transaction():
                 self.db.executemany(
-                    "INSERT OR REPLACE INTO files (relpath, size, mtime_ns, content_hash, status, error, code, indexed_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO files"
+                    " (relpath, size, mtime_ns, content_hash, status, error, code, indexed_at, real_code, photo_hash)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
 
@@ -351,6 +423,14 @@ class IndexStore:
             counts = dict(self.db.execute("SELECT status, COUNT(*) FROM files GROUP BY status"))
             return counts.get(STATUS_OK, 0), counts.get(STATUS_ERROR, 0)
 
+    def _altered(self, relpath, what: str, value: bytes | None, size: int) -> IndexStoreError:
+        return IndexStoreError(
+            f"the {what} of {display_path(from_db_path(relpath))} has {0 if value is None else len(value)} "
+            f"bytes, the model gives {size} (the file was altered)",
+            self.path,
+            "move it aside (or delete it) and index the folder again; your photos are not affected",
+        )
+
     def load_codes(self, code_bytes: int) -> tuple[list[str], np.ndarray]:
         """Every encoded photo in file order (relpath, byte order) and their packed codes as one
         contiguous (N, code_bytes) uint8 array. File order is what breaks Hamming ties."""
@@ -359,16 +439,42 @@ class IndexStore:
             blobs: list[bytes] = []
             for relpath, code in self.db.execute("SELECT relpath, code FROM files WHERE status = 'ok' ORDER BY relpath"):
                 if code is None or len(code) != code_bytes:
-                    raise IndexStoreError(
-                        f"the code of {display_path(from_db_path(relpath))} has {0 if code is None else len(code)} "
-                        f"bytes, the model gives {code_bytes} (the file was altered)",
-                        self.path,
-                        "move it aside (or delete it) and index the folder again; your photos are not affected",
-                    )
+                    raise self._altered(relpath, "code", code, code_bytes)
                 relpaths.append(from_db_path(relpath))
                 blobs.append(code)
             packed = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(relpaths), code_bytes).copy()
             return relpaths, packed
+
+    def load_search_data(self, code_bits: int) -> SearchData:
+        """:meth:`load_codes` with the real-valued outputs and perceptual hashes stored beside the
+        codes (see :class:`SearchData`); a stored output of the wrong length is refused as a code is."""
+        from .copies import photo_hash_array
+
+        code_bytes, real_bytes = code_bits // 8, 2 * code_bits
+        relpaths: list[str] = []
+        blobs: list[bytes] = []
+        reals: list[bytes] | None = []
+        hashes: list[bytes | None] = []
+        with self._guard("reading the codes"):
+            for relpath, code, real_code, photo_hash in self.db.execute(
+                f"SELECT relpath, code, {self._outputs()} FROM files WHERE status = 'ok' ORDER BY relpath"
+            ):
+                if code is None or len(code) != code_bytes:
+                    raise self._altered(relpath, "code", code, code_bytes)
+                if real_code is not None and len(real_code) != real_bytes:
+                    raise self._altered(relpath, "stored output", real_code, real_bytes)
+                relpaths.append(from_db_path(relpath))
+                blobs.append(code)
+                if real_code is None:
+                    reals = None  # one photo without them: the outputs cannot rank this index (yet)
+                elif reals is not None:
+                    reals.append(real_code)
+                hashes.append(None if photo_hash is None else bytes(photo_hash))
+        n = len(relpaths)
+        packed = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(n, code_bytes).copy()
+        real = None if reals is None else np.frombuffer(b"".join(reals), dtype="<f2").reshape(n, code_bits).copy()
+        words, valid = photo_hash_array(hashes)
+        return SearchData(relpaths, packed, real, words, valid)
 
     def encoded_files(self) -> dict[str, tuple[int, bytes | None]]:
         """relpath -> (size in bytes, content hash) of every encoded photo: beside :meth:`load_codes`,
