@@ -32,28 +32,18 @@ def find_look_alike_groups(progress: Progress, db_path: str, radius: int, left_o
     relpaths are in ``left_out``. Raises :class:`~fph_desktop.errors.BadArgumentError` when the
     radius is too wide to group anything, :class:`~fph_desktop.index.store.IndexStoreError` for a
     damaged index."""
-    from ..index.groups import find_groups
-    from ..index.store import IndexStore, IndexStoreError
+    from ..index.groups import groups_in_index
+    from ..index.store import IndexStore
 
     progress.set_status(f"Grouping look-alikes within {radius} bits…")
     with IndexStore(db_path) as store:
-        code_bits = int(store.get_meta("code_bits", "0") or 0)
-        if code_bits <= 0 or code_bits % 8:
-            raise IndexStoreError(f"records no usable code length ({code_bits})", db_path, "index the folder again to rebuild it")
-        relpaths, packed = store.load_codes(code_bits // 8)
-        files = store.encoded_files()
         complete = store.get_meta("last_update_complete") == "1"
+        indexed = set(store.encoded_files())
     progress.check()
     gone = set(left_out)
-    keep = [i for i, relpath in enumerate(relpaths) if relpath not in gone]
-    if len(keep) < len(relpaths):
-        relpaths, packed = [relpaths[i] for i in keep], packed[keep]
-    facts = [files.get(relpath, (0, None)) for relpath in relpaths]
-    grouping = find_groups(
-        packed, code_bits, radius, relpaths, [size for size, _ in facts], [content_hash for _, content_hash in facts]
-    )
+    grouping = groups_in_index(db_path, radius, left_out=gone)  # edited copies found by the index's hashes too
     progress.check()
-    return GroupsResult(grouping, len(gone & set(files)), complete)
+    return GroupsResult(grouping, len(gone & indexed), complete)
 
 
 def write_groups_csv(path: str | Path, grouping, folder: str | Path) -> int:

@@ -70,7 +70,7 @@ MemberRole = Qt.ItemDataRole.UserRole + 2  # a photo row: its GroupMember
 GroupRole = Qt.ItemDataRole.UserRole + 3  # a group row: its number, from 1
 BadgeRole = Qt.ItemDataRole.UserRole + 4  # the copy column: "exact copy" or "has a copy"
 
-BADGE_COPY, BADGE_ORIGINAL = "exact copy", "has a copy"
+BADGE_COPY, BADGE_ORIGINAL, BADGE_EDITED = "exact copy", "has a copy", "edited copy"
 
 
 def size_text(size: int) -> str:
@@ -169,7 +169,7 @@ class GroupDelegate(QStyledItemDelegate):
         rect.moveCenter(option.rect.center())
         accent = QColor(colours["accent"])
         painter.setFont(font)
-        if badge == BADGE_COPY:
+        if badge in (BADGE_COPY, BADGE_EDITED):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(accent)
             painter.drawRoundedRect(rect, rect.height() / 2, rect.height() / 2)
@@ -495,6 +495,9 @@ class GroupsWindow(QDialog):
                 if member.duplicate_of:
                     row.setData(COLUMN_COPY, BadgeRole, BADGE_COPY)
                     tip += f"\nA byte-identical copy of {member.duplicate_of}"
+                elif member.edited_copy_of:
+                    row.setData(COLUMN_COPY, BadgeRole, BADGE_EDITED)
+                    tip += f"\nAn edited copy (resized, recompressed, cropped or brightened) of {member.edited_copy_of}"
                 elif member.exact_duplicate:
                     row.setData(COLUMN_COPY, BadgeRole, BADGE_ORIGINAL)
                     tip += "\nThe group holds byte-identical copies of this photo"

@@ -50,6 +50,7 @@ from .thumbnails import THUMB_SIDE, ThumbnailLoader
 
 PathRole = Qt.ItemDataRole.UserRole + 1
 DistanceRole = Qt.ItemDataRole.UserRole + 2
+EditedCopyRole = Qt.ItemDataRole.UserRole + 3
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class ResultItem:
     relpath: str
     distance: int
     detail: str = ""  # e.g. each query's distance in the combined ranking
+    edited_copy: bool = False  # the same picture as the query, edited (resized, recompressed, cropped, brightened)
 
 
 class ResultsModel(QAbstractListModel):
@@ -113,13 +115,16 @@ class ResultsModel(QAbstractListModel):
             bits = f" of {self.code_bits} bits" if self.code_bits else ""
             extra = f"\n{item.detail}" if item.detail else ""
             failed = f"\nthumbnail: {self._failed[item.path]}" if item.path in self._failed else ""
-            return f"{item.path}\nHamming distance {item.distance}{bits}{extra}{failed}"
+            ranked = "\nRanked by the network's full outputs; d counts the code bits that differ"
+            return f"{item.path}\nHamming distance {item.distance}{bits}{extra}{ranked}{failed}"
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return f"Result {index.row() + 1}, {Path(item.relpath).name}, distance {item.distance}"
         if role == PathRole:
             return item.path
         if role == DistanceRole:
             return item.distance
+        if role == EditedCopyRole:
+            return item.edited_copy
         return None
 
     def _thumbnail_ready(self, path: str, image: QImage) -> None:
@@ -189,7 +194,7 @@ class ResultDelegate(QStyledItemDelegate):
         else:
             badge_anchor = box.topLeft()
         distance = index.data(DistanceRole)
-        badge_text = f"d {distance}"
+        badge_text = "edited copy" if index.data(EditedCopyRole) else f"d {distance}"
         font = QFont(option.font)
         font.setBold(True)
         painter.setFont(font)
@@ -398,9 +403,12 @@ class ResultsPanel(QWidget):
             error = None
         else:
             q = outcome.queries[choice or 0]
-            items = [ResultItem(h.path, h.relpath, h.distance) for h in q.hits]
+            copy_note = "the same picture as the query, edited"
+            items = [ResultItem(h.path, h.relpath, h.distance, copy_note if h.edited_copy else "", h.edited_copy) for h in q.hits]
             hidden = f"; {q.hidden} exact duplicate{'s' if q.hidden != 1 else ''} hidden" if q.hidden else ""
-            summary = f"{len(items)} nearest of {outcome.database_size} photos{hidden}"
+            copies = sum(item.edited_copy for item in items)
+            edited = f"; {copies} edited cop{'y' if copies == 1 else 'ies'} first" if copies else ""
+            summary = f"{len(items)} most alike of {outcome.database_size} photos{edited}{hidden}"
             error = q.error
         self.model.set_items(items, outcome.code_bits)
         self.summary.setText(summary)
