@@ -111,6 +111,7 @@ def _as_json(grouping: Grouping, folder: Path) -> list[dict]:
                     "distance": m.distance,
                     "exact_duplicate": m.exact_duplicate,
                     "duplicate_of": m.duplicate_of,
+                    "edited_copy_of": m.edited_copy_of,
                     "bytes": m.size,
                 }
                 for m in group.members
@@ -142,6 +143,8 @@ def _print_text(grouping: Grouping, folder: Path, notes: list[str]) -> None:
         print(f"\nGroup {number}: {len(group)} photos, {spread}")
         for m in group.members:
             copy = f"  exact copy of {display_path(m.duplicate_of)}" if m.duplicate_of else ""
+            if m.edited_copy_of:
+                copy = f"  edited copy of {display_path(m.edited_copy_of)}"
             print(f"  d={m.distance:<3d} {display_path(m.relpath)}  ({_size_text(m.size)}){copy}")
 
 

@@ -245,6 +245,7 @@ def run_search(args: argparse.Namespace) -> int:
                             "relpath": m.relpath,
                             "path": str(m.path),
                             "is_query": m.is_query,
+                            "edited_copy": m.edited_copy,
                         }
                         for m in r.results
                     ],
@@ -264,7 +265,7 @@ def run_search(args: argparse.Namespace) -> int:
                 continue
             for m in r.results:
                 soft = f"  soft {m.soft_distance:.2f}" if m.soft_distance is not None else ""
-                own = "  (this photo)" if m.is_query else ""
+                own = "  (this photo)" if m.is_query else "  (an edited copy)" if m.edited_copy else ""
                 print(f"  {m.rank + 1:3d}  d={m.distance:<3d}{soft}  {display_path(m.path)}{own}")
     for r in results:
         if r.error:
