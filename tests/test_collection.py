@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 from index_support import app_dirs, make_photos, make_tiny_model, tiny_model_path, write_photo  # noqa: F401
@@ -46,3 +47,24 @@ def test_folders_indexed_with_different_models_are_not_mixed(app_dirs, tmp_path,
     first, second = Library.open(a, tiny_model_path, device="cpu"), Library.open(b, other, device="cpu")
     with pytest.raises(BadArgumentError, match="different models"):
         Collection([first, second])
+
+
+def test_the_command_line_searches_several_folders_as_one(app_dirs, tmp_path, tiny_model_path, capsys):
+    import json
+
+    from fph_desktop.cli import main
+
+    home, trip = tmp_path / "Home", tmp_path / "Trip"
+    make_photos(home, 5)
+    make_photos(trip, 5, start=5)
+    for folder in (home, trip):
+        assert main(["index", str(folder), "--model", str(tiny_model_path), "--quiet"]) == 0
+    capsys.readouterr()
+    query = write_photo(tmp_path / "query.jpg", seed=41)
+    assert main(["search", str(query), "--index", str(home), "--index", str(trip), "-k", "10", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)["queries"][0]["results"]
+    assert len(hits) == 10 and {tmp_path / "Home", tmp_path / "Trip"} <= {
+        p.parents[1] for p in map(Path, (h["path"] for h in hits))
+    }
+    assert main(["search", str(query), "--index", str(home), "--index", str(trip), "--radius", "2"]) == 2
+    assert "work with one --index" in capsys.readouterr().err

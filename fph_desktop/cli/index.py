@@ -63,7 +63,11 @@ def add_search_parser(subparsers) -> None:
     )
     search.add_argument("images", nargs="+", type=Path, help="query photos (anywhere on disk)")
     search.add_argument(
-        "--index", dest="index", help="indexed folder, or an index file (.sqlite); default: the most recently updated index"
+        "--index",
+        dest="index",
+        action="append",
+        help="indexed folder, or an index file (.sqlite); default: the most recently updated index. "
+        "Give it several times to search those folders as one library (one ranking)",
     )
     search.add_argument("--model", type=Path, help="weights file (.fph); default: the model the index was made with")
     search.add_argument("-k", type=positive_int, default=20, help="results per query (default 20)")
@@ -202,11 +206,34 @@ def _resolve_index(spec: str | None):
     return key, None
 
 
+def _search_library(args: argparse.Namespace, specs: list[str]) -> int:
+    """Several ``--index``: the folders searched as one library, with the first folder's model."""
+    from ..index.collection import Collection
+
+    if args.radius is not None or args.rerank is not None:
+        raise BadArgumentError("--radius and --rerank work with one --index, not several")
+    resolved = [_resolve_index(spec) for spec in specs]
+    model = args.model or next((m for _, m in resolved if m), None) or remembered_model(resolved[0][0])
+    libraries = [
+        Library.open(folder, model, device=args.device, engine=args.engine, backend=args.backend, create=False, search_only=True)
+        for folder, _ in resolved
+    ]
+    together = Collection(libraries)
+    if len(together) == 0:
+        raise IndexStoreError("hold no photos yet", together.folder, "index the folders first")
+    return _print_outcome(
+        search_many(together, [str(p) for p in args.images], args.k, args.hide_duplicates, args.combined), args.json
+    )
+
+
 def run_search(args: argparse.Namespace) -> int:
     for image in args.images:
         if image.is_dir():
             raise BadFileError("is a folder, not a photo", image, "give photo files as queries")
-    folder, model_path = _resolve_index(args.index)
+    specs = args.index or [None]
+    if len(specs) > 1:
+        return _search_library(args, specs)
+    folder, model_path = _resolve_index(specs[0])
     model = args.model or model_path  # None: the model remembered for the folder
     library = Library.open(
         folder, model, device=args.device, engine=args.engine, backend=args.backend, create=False, search_only=True
