@@ -217,6 +217,8 @@ def library_shot(app, args, width: int, height: int) -> int:
     wait_for(app, lambda: states and states[-1].folder == str(trip) and states[-1].complete, 3600, "the second folder")
     window.library_dock.show()
     query = sorted((args.data / "test" / "014.Indigo_Bunting").glob("*.jpg"))[1]
+    viewers = []
+    window.photoViewerOpened.connect(viewers.append)
     window.set_queries([str(query)])
     wait_for(app, lambda: outcomes, 600, "the search")
     grid = window.results
@@ -224,6 +226,25 @@ def library_shot(app, args, width: int, height: int) -> int:
     wait_for(app, lambda: all(grid.loader.cached(item.path) is not None for item in grid.model.items[:9]), 120, "thumbnails")
     app.processEvents()
     save(window, args.out / "library.png")
+
+    # The viewer, on the first result: a copy of it with the EXIF a camera writes (CUB's photos have none).
+    from PIL import Image
+
+    shown = args.work / "viewer" / Path(grid.model.items[0].path).name
+    shown.parent.mkdir(parents=True, exist_ok=True)
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Canon", "Canon EOS 7D"
+    sub = exif.get_ifd(0x8769)
+    sub[0x9003], sub[0x829A], sub[0x829D], sub[0x8827], sub[0x920A] = "2019:05:04 07:31:22", 0.004, 5.6, 400, 300.0
+    sub[0xA434] = "EF100-400mm f/4.5-5.6L IS II USM"
+    Image.open(grid.model.items[0].path).save(shown, exif=exif, quality=95)
+    window.view_photo(str(shown))
+    viewer = viewers[-1]
+    viewer.resize(1000, 620)
+    wait_for(app, viewer.is_loaded, 60, "the viewer's photo")
+    app.processEvents()
+    save(viewer, args.out / "viewer.png")
+    viewer.close()
     window.shutdown()
     window.deleteLater()
     return 0

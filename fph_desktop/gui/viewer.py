@@ -134,8 +134,8 @@ class PhotoViewer(QDialog):
             QShortcut(QKeySequence(keys), self, activated=slot)
 
         self.details = QFormLayout()
-        self.details.addRow("Name", self._value(Path(path).name))
-        self.details.addRow("Folder", self._value(str(Path(path).parent)))
+        self.details.addRow("Name", self._value(Path(path).name, breakable=True))
+        self.details.addRow("Folder", self._value(str(Path(path).parent), breakable=True))
         try:
             info = photo_details(path)
         except ImageError as exc:
@@ -155,7 +155,7 @@ class PhotoViewer(QDialog):
         side_layout = QVBoxLayout(side)
         side_layout.addLayout(self.details)
         side_layout.addStretch(1)
-        side.setMaximumWidth(300)
+        side.setMaximumWidth(320)
         bar = QHBoxLayout()
         bar.addWidget(fit)
         bar.addWidget(actual)
@@ -176,8 +176,14 @@ class PhotoViewer(QDialog):
         self.view.zoomChanged.connect(self._show_zoom)
         QThreadPool.globalInstance().start(_Load(self.path, self._signals))
 
-    def _value(self, text: str) -> QLabel:
-        label = QLabel(text)
+    def _value(self, text: str, breakable: bool = False) -> QLabel:
+        """A selectable value; ``breakable``: a file name or path may wrap after _ - / . (it has no spaces)."""
+        shown = text
+        if breakable:
+            for mark in "_-/\\.":
+                shown = shown.replace(mark, mark + "\u200b")
+        label = QLabel(shown)
+        label.setToolTip(text)
         label.setWordWrap(True)
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         return label
