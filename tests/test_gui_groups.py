@@ -14,7 +14,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox  # noqa: E402
-from test_gui_window import WAIT_MS, _index, _make_window  # noqa: E402
+from test_gui_window import WAIT_MS, _index, _make_window, window  # noqa: E402, F401 (window: the shared fixture)
 
 from fph_desktop.gui.group_tasks import CSV_COLUMNS  # noqa: E402
 from fph_desktop.gui.groups_view import COLUMN_COPY, BadgeRole, GroupsWindow, MemberRole, PathRole  # noqa: E402
@@ -29,14 +29,6 @@ def folder_with_copy(tmp_path, tiny_birds) -> tuple[Path, Path, Path]:
     copy = original.with_name(f"{original.stem} copy.jpg")
     shutil.copyfile(original, copy)
     return folder, original, copy
-
-
-@pytest.fixture
-def window(qtbot, tiny_model_file):
-    window = _make_window(qtbot, tiny_model_file)
-    yield window
-    window.close()
-    assert window.jobs.thread.isFinished() and window.lookups.thread.isFinished()
 
 
 def _open_groups(qtbot, window, folder):
