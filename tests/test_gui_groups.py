@@ -14,7 +14,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox  # noqa: E402
-from test_gui_window import WAIT_MS, _index, _make_window, window  # noqa: E402, F401 (window: the shared fixture)
+from test_gui_window import WAIT_MS, _index, window  # noqa: E402, F401 (window: the shared fixture)
 
 from fph_desktop.gui.group_tasks import CSV_COLUMNS  # noqa: E402
 from fph_desktop.gui.groups_view import COLUMN_COPY, BadgeRole, GroupsWindow, MemberRole, PathRole  # noqa: E402
