@@ -213,8 +213,8 @@ class GroupsWindow(QDialog):
         self._left_out: set[str] = set()  # relpaths moved to the trash from here, still in the index
         self._failed_thumbnails: set[str] = set()
         self._icons: OrderedDict[str, QIcon] = OrderedDict()
-        self._placeholder = self._faded(resources.icon("image-open"))
-        self._broken = self._faded(resources.icon("warning"))
+        self._placeholder = QIcon(resources.faded_pixmap("image-open", ICON_SIDE, 28))
+        self._broken = QIcon(resources.faded_pixmap("warning", ICON_SIDE, 28))
 
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, RADIUS_MAX)
@@ -357,16 +357,6 @@ class GroupsWindow(QDialog):
         super().changeEvent(event)
         if event.type() == QEvent.Type.StyleChange and hasattr(self, "tree"):
             self._apply_selection_colours()
-
-    @staticmethod
-    def _faded(icon: QIcon) -> QIcon:
-        pixmap = QPixmap(ICON_SIDE, ICON_SIDE)
-        pixmap.fill(Qt.GlobalColor.transparent)
-        painter = QPainter(pixmap)
-        painter.setOpacity(0.35)
-        icon.paint(painter, ICON_SIDE // 2 - 14, ICON_SIDE // 2 - 14, 28, 28)
-        painter.end()
-        return QIcon(pixmap)
 
     # -- the index and the grouping -------------------------------------------------------------------
     def set_index(self, db_path: str | Path, folder: str | Path, code_bits: int) -> None:

@@ -122,3 +122,15 @@ def icon(name: str, dark: bool | None = None) -> QIcon:
 def clear_icon_cache() -> None:
     """After a theme switch, so icons are re-rendered in the new colour."""
     _icon_cache.clear()
+
+
+def faded_pixmap(name: str, side: int, mark: int) -> QPixmap:
+    """The icon ``name`` drawn ``mark`` pixels wide, faded, centred in a transparent ``side`` square:
+    what a thumbnail shows while it loads (or when it cannot be made)."""
+    pixmap = QPixmap(side, side)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setOpacity(0.35)
+    icon(name).paint(painter, (side - mark) // 2, (side - mark) // 2, mark, mark)
+    painter.end()
+    return pixmap

@@ -20,7 +20,6 @@ from PySide6.QtGui import (
     QFont,
     QFontMetrics,
     QGuiApplication,
-    QIcon,
     QImage,
     QKeySequence,
     QPainter,
@@ -70,20 +69,10 @@ class ResultsModel(QAbstractListModel):
         self.loader = loader
         self._rows: dict[str, list[int]] = {}
         self._failed: dict[str, str] = {}
-        self._placeholder = self._blank(resources.icon("image-open"))
-        self._broken = self._blank(resources.icon("warning"))
+        self._placeholder = resources.faded_pixmap("image-open", THUMB_SIDE, 40)
+        self._broken = resources.faded_pixmap("warning", THUMB_SIDE, 40)
         loader.ready.connect(self._thumbnail_ready)
         loader.failed.connect(self._thumbnail_failed)
-
-    @staticmethod
-    def _blank(icon: QIcon) -> QPixmap:
-        pixmap = QPixmap(THUMB_SIDE, THUMB_SIDE)
-        pixmap.fill(QColor(0, 0, 0, 0))
-        painter = QPainter(pixmap)
-        painter.setOpacity(0.35)
-        icon.paint(painter, THUMB_SIDE // 2 - 20, THUMB_SIDE // 2 - 20, 40, 40)
-        painter.end()
-        return pixmap
 
     def set_items(self, items: list[ResultItem], code_bits: int) -> None:
         self.beginResetModel()

@@ -41,6 +41,20 @@ from .info import WeightsInfo
 VERIFY_TOLERANCE = 1e-4
 
 
+def _trace(module: nn.Module, image_size: int, outputs: list[str]) -> bytes:
+    """``module`` (pixels (N, 3, S, S) in) traced to ONNX bytes with a dynamic batch: the one export
+    every graph of the project goes through."""
+    buffer = io.BytesIO()
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        # The tracer notes that shapes become constants: they are (the input size is fixed per model).
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, (torch.zeros(2, 3, image_size, image_size),), buffer, input_names=["pixels"], output_names=outputs,
+            dynamic_axes={"pixels": {0: "batch"}, **{k: {0: "batch"} for k in outputs}}, opset_version=OPSET, dynamo=False,
+        )  # fmt: skip
+    return buffer.getvalue()
+
+
 class _CodeGraph(nn.Module):
     """What the graph computes: normalised pixels (N, 3, H, W) to tanh outputs u (N, q)."""
 
@@ -59,17 +73,7 @@ def export_graph(
     write it to ``path`` with its metadata; returns the session. Raises when the graph disagrees."""
     import onnx
 
-    graph = _CodeGraph(model).eval().cpu()
-    example = torch.zeros(2, 3, image_size, image_size)
-    buffer = io.BytesIO()
-    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-        # The tracer notes that shapes become constants: they are (the input size is fixed per model).
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            graph, (example,), buffer, input_names=["pixels"], output_names=["u"],
-            dynamic_axes={"pixels": {0: "batch"}, "u": {0: "batch"}}, opset_version=OPSET, dynamo=False,
-        )  # fmt: skip
-    proto = onnx.load_from_string(buffer.getvalue())
+    proto = onnx.load_from_string(_trace(_CodeGraph(model).eval().cpu(), image_size, ["u"]))
     metadata = {FORMAT_KEY: GRAPH_FORMAT, FINGERPRINT_KEY: info.fingerprint, INFO_KEY: info.to_json()}
     if source_digest:
         metadata[SOURCE_KEY] = source_digest
@@ -152,14 +156,7 @@ def export_descriptor_graph(
     for key, tensor in sorted(backbone.state_dict().items()):
         digest.update(key.encode())
         digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    buffer = io.BytesIO()
-    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module, (torch.zeros(2, 3, image_size, image_size),), buffer, input_names=["pixels"], output_names=[OUTPUT],
-            dynamic_axes={"pixels": {0: "batch"}, OUTPUT: {0: "batch"}}, opset_version=OPSET, dynamo=False,
-        )  # fmt: skip
-    proto = onnx.load_from_string(buffer.getvalue())
+    proto = onnx.load_from_string(_trace(module, image_size, [OUTPUT]))
     metadata = {
         FORMAT_KEY: DESCRIPTOR_FORMAT,
         BACKBONE_KEY: backbone_name,
@@ -203,16 +200,9 @@ class StatisticsGraph:
     def __init__(self, backbone: nn.Module, config, keys: list[str], image_size: int, path: Path) -> None:
         module = _StatisticsModule(backbone.eval().cpu(), config, list(keys)).eval()
         self.keys = list(keys)
-        buffer = io.BytesIO()
-        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module, (torch.zeros(2, 3, image_size, image_size),), buffer, input_names=["pixels"], output_names=self.keys,
-                dynamic_axes={"pixels": {0: "batch"}, **{k: {0: "batch"} for k in self.keys}}, opset_version=OPSET, dynamo=False,
-            )  # fmt: skip
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as handle:
-            handle.write(buffer.getvalue())
+            handle.write(_trace(module, image_size, self.keys))
         self.session = OnnxSession(path, None)
         batch = torch.randn(3, 3, image_size, image_size, generator=torch.Generator().manual_seed(0))
         with torch.inference_mode():
